@@ -1,0 +1,149 @@
+"""What every vendor adapter shares: argument checks, path segments, the conditional-request
+cache, and the default fan-out (one request per target)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Final, TypeVar
+from urllib.parse import quote
+
+from pipestatus.errors import PipestatusError, ResponseError
+from pipestatus.http import Endpoint, Transport, Validators
+from pipestatus.model import Run, Target
+
+__all__ = ["Adapter", "int_id", "segment", "string_id"]
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+INT32_MAX: Final = 2_147_483_647
+MAX_ID_LENGTH: Final = 256
+#: Conditional-request entries kept per adapter (one per pipeline URL), oldest dropped first.
+MAX_CACHED: Final = 100_000
+
+
+def int_id(value: object, name: str) -> str:
+    """An integer ID in 1..2147483647, given as an int or a string of digits -> its ``str``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer in 1..{INT32_MAX}, not a bool")
+    if isinstance(value, str):
+        text = value.strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 10):
+            raise ValueError(f"{name} must be an integer in 1..{INT32_MAX}, got {value!r}")
+        value = int(text)
+    if not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer in 1..{INT32_MAX}, got {type(value).__name__}")
+    if not 1 <= value <= INT32_MAX:
+        raise ValueError(f"{name} must be in 1..{INT32_MAX}, got {value}")
+    return str(value)
+
+
+def string_id(value: object, name: str) -> str:
+    """A non-empty string ID (or a non-negative integer) that is safe as one path segment."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a non-empty string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} must not be empty")
+    if value in (".", ".."):
+        raise ValueError(f"{name} must not be {value!r}")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"{name} must be at most {MAX_ID_LENGTH} characters")
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise ValueError(f"{name} must not contain control characters")
+    return value
+
+
+def segment(value: str) -> str:
+    """Exactly one percent-encoded path segment: ``/``, ``?``, ``#``, ``%`` and spaces encoded."""
+    return quote(value, safe="")
+
+
+class Adapter:
+    """One vendor account: an endpoint (base URL and token) on the client's transport.
+
+    Equal only to itself, so targets of one adapter are equal when their IDs are.
+    """
+
+    vendor: ClassVar[str]
+    #: Adapters whose targets are fetched together (one request for many) set this.
+    batches: ClassVar[bool] = False
+
+    def __init__(self, transport: Transport, endpoint: Endpoint, *, conditional: bool) -> None:
+        self._transport = transport
+        self._endpoint = endpoint
+        self._conditional = conditional
+        self._cache: dict[str, tuple[Validators, Run]] = {}
+
+    @property
+    def origin(self) -> str:
+        return self._endpoint.origin
+
+    @property
+    def base_url(self) -> str:
+        return self._endpoint.base_url
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._endpoint.base_url!r})"
+
+    def _target(self, *ids: str) -> Target:
+        return Target(source=self, ids=ids)
+
+    def _own(self, target: Target) -> None:
+        if target.source is not self:
+            raise ValueError(f"{target!r} was made by another adapter")
+
+    async def fetch(self, target: Target) -> Run:
+        """The latest run of one target of this adapter."""
+        raise NotImplementedError
+
+    async def poll_targets(self, targets: Sequence[Target]) -> dict[Target, Run | PipestatusError]:
+        """Every target's run or error; one request per target, all at once (the transport
+        bounds the concurrency)."""
+
+        async def one(target: Target) -> Run | PipestatusError:
+            try:
+                return await self.fetch(target)
+            except PipestatusError as exc:
+                return exc
+
+        unique = list(dict.fromkeys(targets))
+        results = await asyncio.gather(*(one(target) for target in unique))
+        return dict(zip(unique, results, strict=True))
+
+    async def _get_run(self, path: str, parse: Callable[[object], Run]) -> Run:
+        """GET a run, conditionally when the last answer for this path carried validators."""
+        cached = self._cache.get(path) if self._conditional else None
+        response = await self._transport.request(
+            self._endpoint, "GET", path, validators=cached[0] if cached else None
+        )
+        if response.not_modified:
+            if cached is None:
+                raise ResponseError(
+                    "304 Not Modified to an unconditional request", vendor=self.vendor
+                )
+            return cached[1]
+        run = decode(response.json(), parse, vendor=self.vendor)
+        if self._conditional:
+            self._cache.pop(path, None)
+            if response.validators:
+                if len(self._cache) >= MAX_CACHED:
+                    del self._cache[next(iter(self._cache))]
+                self._cache[path] = (response.validators, run)
+        return run
+
+
+def decode(payload: Any, parse: Callable[[Any], T], *, vendor: str) -> T:
+    """Run a pure normalizer; whatever it raises reaches the caller as a ``ResponseError``."""
+    try:
+        return parse(payload)
+    except ResponseError:
+        raise
+    except Exception as exc:
+        logger.exception("%s: normalizer failed", vendor)
+        raise ResponseError(
+            f"payload could not be normalized ({type(exc).__name__})", vendor=vendor
+        ) from None

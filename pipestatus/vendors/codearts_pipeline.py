@@ -1,0 +1,305 @@
+"""Huawei Cloud CodeArts Pipeline, API v5: the latest runs of many pipelines in one call.
+
+Endpoint (``X-Auth-Token``): ``POST /v5/{project_id}/api/pipelines/status`` with a JSON array
+of pipeline IDs; the answer is an array of ``PipelineLatestRun`` for the pipelines that have
+runs. Items are structured one by one: one bad item never hides the others.
+
+Times: run ``start_time``/``end_time`` are epoch milliseconds; stage times are naive
+``YYYY-MM-DD HH:MM:SS`` strings in China Standard Time (UTC+08:00). Stages carry no ID and no
+jobs: a stage's ID is its ``sequence`` (or its position when that is missing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+import attrs
+
+from pipestatus._normalize import derive_span, derive_status, ordered
+from pipestatus._time import parse_time
+from pipestatus._wire import WireId, json_type, make_converter, structure
+from pipestatus.errors import NotFoundError, PipestatusError, ResponseError
+from pipestatus.http import Endpoint, Transport
+from pipestatus.model import Run, Stage, Target
+from pipestatus.status import Status, StatusTable
+from pipestatus.vendors._base import Adapter, decode, segment, string_id
+
+__all__ = ["STATUS", "VENDOR", "BatchResult", "CodeArtsPipeline", "parse_batch", "parse_run"]
+
+VENDOR: Final = "codearts_pipeline"
+logger = logging.getLogger(__name__)
+
+# --- wire schema -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class WireStageStatus:
+    name: str | None = None
+    sequence: int | None = None
+    status: str | None = None
+    start_time: Any = None  # naive "YYYY-MM-DD HH:MM:SS", China Standard Time
+    end_time: Any = None
+
+
+@attrs.frozen
+class WireBuildParams:
+    action: str | None = None
+    build_type: str | None = None
+    commit_id: str | None = None
+    event_type: str | None = None
+    merge_id: WireId | None = None
+    message: str | None = None
+    source_branch: str | None = None
+    tag: str | None = None
+    target_branch: str | None = None
+
+
+@attrs.frozen
+class WirePipelineLatestRun:
+    pipeline_id: WireId
+    pipeline_run_id: WireId | None = None
+    executor_id: str | None = None
+    executor_name: str | None = None
+    stage_status_list: list[WireStageStatus] | None = None
+    status: str | None = None
+    run_number: int | None = None
+    trigger_type: str | None = None
+    build_params: WireBuildParams | None = None
+    start_time: Any = None  # epoch milliseconds
+    end_time: Any = None
+    modify_url: str | None = None
+    detail_url: str | None = None
+
+
+converter: Final = make_converter()
+
+# --- status words: runs use the first seven; stages and jobs add the rest (vendor SDK models) --
+
+STATUS: Final = StatusTable(
+    VENDOR,
+    {
+        "COMPLETED": Status.SUCCESS,
+        "RUNNING": Status.RUNNING,
+        "FAILED": Status.FAILED,
+        "CANCELED": Status.CANCELED,
+        "PAUSED": Status.RUNNING,  # waiting at a manual check or a pause point: not finished
+        "SUSPEND": Status.RUNNING,  # suspended mid-run, resumable: not finished
+        "IGNORED": Status.SKIPPED,
+        "INIT": Status.PENDING,
+        "QUEUED": Status.PENDING,
+        "SKIPPED": Status.SKIPPED,
+        "ASYNC_RUNNING": Status.RUNNING,
+        "ASYNC_FAILED": Status.FAILED,
+        "UNSELECTED": Status.SKIPPED,
+        "REDISPATCH": Status.PENDING,  # handed to another executor, waiting to start again
+    },
+)
+
+# --- normalize ---------------------------------------------------------------------------------
+
+
+def _status(word: str | None, derived: Status) -> tuple[Status, str | None]:
+    if word is None:
+        return derived, None
+    return STATUS(word), word
+
+
+def to_stage(wire: WireStageStatus, order: int) -> Stage:
+    status, raw = _status(wire.status, Status.PENDING)
+    return Stage(
+        id=str(wire.sequence if wire.sequence is not None else order),
+        name=wire.name,
+        order=order,
+        status=status,
+        raw_status=raw,
+        started_at=parse_time(wire.start_time, vendor=VENDOR, field="stage.start_time"),
+        finished_at=parse_time(wire.end_time, vendor=VENDOR, field="stage.end_time"),
+    )
+
+
+def _ref(params: WireBuildParams) -> str | None:
+    if params.build_type == "tag" and params.tag:
+        return params.tag
+    return params.source_branch or params.target_branch or params.tag
+
+
+def to_run(wire: WirePipelineLatestRun) -> Run:
+    stages = tuple(
+        to_stage(stage, order)
+        for order, stage in enumerate(ordered(wire.stage_status_list or [], lambda s: s.sequence))
+    )
+    status, raw = _status(wire.status, derive_status(s.status for s in stages))
+    started = parse_time(wire.start_time, vendor=VENDOR, field="start_time")
+    finished = parse_time(wire.end_time, vendor=VENDOR, field="end_time")
+    if started is None or (finished is None and status.is_terminal):
+        derived_start, derived_end = derive_span(
+            status, ((s.started_at, s.finished_at) for s in stages)
+        )
+        started = started or derived_start
+        finished = finished or derived_end
+    params = wire.build_params or WireBuildParams()
+    return Run(
+        vendor=VENDOR,
+        pipeline_id=wire.pipeline_id,
+        run_id=wire.pipeline_run_id,
+        number=wire.run_number,
+        status=status,
+        raw_status=raw,
+        started_at=started,
+        finished_at=finished,
+        ref=_ref(params),
+        sha=params.commit_id,
+        trigger=wire.trigger_type,
+        url=wire.detail_url,
+        stages=stages,
+    )
+
+
+def parse_run(payload: object) -> Run:
+    """One decoded ``PipelineLatestRun`` -> ``Run``."""
+    return to_run(structure(converter, payload, WirePipelineLatestRun, vendor=VENDOR))
+
+
+@attrs.frozen
+class BatchResult:
+    """A batch answer, item by item: the runs and per-pipeline errors, plus errors that could
+    not be tied to a pipeline (an item without a usable ``pipeline_id``)."""
+
+    results: dict[str, Run | ResponseError]
+    unattributed: tuple[ResponseError, ...] = ()
+
+
+def parse_batch(payload: object) -> BatchResult:
+    """A decoded batch answer (a JSON array) -> each pipeline's ``Run`` or ``ResponseError``."""
+    if not isinstance(payload, list):
+        raise ResponseError(
+            f"unexpected batch payload: expected an array, got {json_type(payload)} @ $",
+            vendor=VENDOR,
+            path="$",
+        )
+    results: dict[str, Run | ResponseError] = {}
+    unattributed: list[ResponseError] = []
+    for index, item in enumerate(payload):
+        try:
+            run = parse_run(item)
+        except ResponseError as exc:
+            error = ResponseError(
+                exc.message.replace(" @ $", f" @ $[{index}]", 1),
+                vendor=VENDOR,
+                path=f"$[{index}]{(exc.path or '$')[1:]}",
+            )
+            pipeline_id = item.get("pipeline_id") if isinstance(item, dict) else None
+            if isinstance(pipeline_id, int) and not isinstance(pipeline_id, bool):
+                pipeline_id = str(pipeline_id)
+            if isinstance(pipeline_id, str) and pipeline_id:
+                results.setdefault(pipeline_id, error)
+            else:
+                logger.warning("%s", error)
+                unattributed.append(error)
+            continue
+        results[run.pipeline_id] = run
+    return BatchResult(results=results, unattributed=tuple(unattributed))
+
+
+# --- the adapter -------------------------------------------------------------------------------
+
+#: Pipeline IDs per batch call by default.
+BATCH_SIZE: Final = 100
+
+
+class CodeArtsPipeline(Adapter):
+    """CodeArts Pipeline v5 for one host, project and token; made by
+    ``Client.codearts_pipeline``. Targets are fetched in batch calls of ``batch_size`` IDs."""
+
+    vendor = VENDOR
+    batches = True
+
+    def __init__(
+        self,
+        transport: Transport,
+        endpoint: Endpoint,
+        *,
+        project_id: str,
+        batch_size: int = BATCH_SIZE,
+        conditional: bool,
+    ) -> None:
+        super().__init__(transport, endpoint, conditional=conditional)
+        self.project_id = string_id(project_id, "project_id")
+        if not 1 <= batch_size <= 1000:
+            raise ValueError("batch_size must be in 1..1000")
+        self.batch_size = batch_size
+        self._path = f"/v5/{segment(self.project_id)}/api/pipelines/status"
+
+    def __repr__(self) -> str:
+        return f"CodeArtsPipeline({self.base_url!r}, project_id={self.project_id!r})"
+
+    def target(self, pipeline_id: str) -> Target:
+        """A hashable handle on one pipeline, for ``Client.poll`` and ``Client.watch``."""
+        return self._target(string_id(pipeline_id, "pipeline_id"))
+
+    async def latest_results(self, pipeline_ids: Iterable[str]) -> dict[str, Run | PipestatusError]:
+        """Each pipeline's latest run or the error it met; nothing is left out: a pipeline the
+        answer omits (no such pipeline, or no run yet) gets ``NotFoundError``."""
+        if isinstance(pipeline_ids, str):
+            raise TypeError("pipeline_ids must be a collection of IDs, not one string")
+        ids = list(dict.fromkeys(string_id(value, "pipeline_id") for value in pipeline_ids))
+        chunks = [ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size)]
+        answers = await asyncio.gather(*(self._batch(chunk) for chunk in chunks))
+        return {key: value for answer in answers for key, value in answer.items()}
+
+    async def latest_runs(self, pipeline_ids: Iterable[str]) -> dict[str, Run]:
+        """The latest runs of the pipelines that have runs, in batches sent concurrently.
+
+        Pipelines without runs are left out. Any other failure raises (the first one); use
+        ``latest_results`` to get every pipeline's own outcome instead.
+        """
+        results = await self.latest_results(pipeline_ids)
+        for outcome in results.values():
+            if isinstance(outcome, PipestatusError) and not isinstance(outcome, NotFoundError):
+                raise outcome
+        return {key: run for key, run in results.items() if isinstance(run, Run)}
+
+    async def fetch(self, target: Target) -> Run:
+        self._own(target)
+        (pipeline_id,) = target.ids
+        outcome = (await self._batch([pipeline_id]))[pipeline_id]
+        if isinstance(outcome, PipestatusError):
+            raise outcome
+        return outcome
+
+    async def poll_targets(self, targets: Sequence[Target]) -> dict[Target, Run | PipestatusError]:
+        for target in targets:
+            self._own(target)
+        by_id = {target.ids[0]: target for target in targets}
+        results = await self.latest_results(by_id)
+        return {by_id[key]: outcome for key, outcome in results.items()}
+
+    async def _batch(self, chunk: list[str]) -> dict[str, Run | PipestatusError]:
+        try:
+            response = await self._transport.request(
+                self._endpoint, "POST", self._path, json_body=chunk
+            )
+            answer = decode(response.json(), parse_batch, vendor=VENDOR)
+        except PipestatusError as exc:
+            return dict.fromkeys(chunk, exc)
+        results: dict[str, Run | PipestatusError] = {}
+        for pipeline_id in chunk:
+            outcome: Run | PipestatusError | None = answer.results.get(pipeline_id)
+            if outcome is None:
+                # Omitted: no such pipeline or no run yet; unless some item could not be read,
+                # in which case this may be that item.
+                outcome = (
+                    answer.unattributed[0]
+                    if answer.unattributed
+                    else NotFoundError(
+                        status=404,
+                        vendor=VENDOR,
+                        message=f"pipeline {pipeline_id} is not in the batch answer "
+                        "(no such pipeline, or no run yet)",
+                    )
+                )
+            results[pipeline_id] = outcome
+        return results

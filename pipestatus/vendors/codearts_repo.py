@@ -1,0 +1,266 @@
+"""Huawei Cloud CodeArts Repo, API v4: a pipeline's latest jobs and its job list.
+
+Endpoints (``X-Auth-Token``):
+
+* ``GET /v4/repositories/{repository_id}/pipelines/{pipeline_id}/latest-jobs`` -> a run;
+* ``GET /v4/repositories/{repository_id}/pipelines/{pipeline_id}/jobs?offset=&limit=`` -> a
+  page of jobs with their stage; the total is in the ``X-Total`` header.
+
+v4 gives no run ID, number or times: the run's times are derived from its jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import attrs
+
+from pipestatus._normalize import derive_span, derive_status, first_set, ordered, strip_quote
+from pipestatus._time import parse_time
+from pipestatus._wire import WIRE_KEY, WireId, make_converter, structure
+from pipestatus.errors import ResponseError
+from pipestatus.model import Job, Run, Stage, Target
+from pipestatus.status import Status, StatusTable
+from pipestatus.vendors._base import Adapter, decode, int_id
+
+__all__ = [
+    "STATUS",
+    "VENDOR",
+    "CodeArtsRepo",
+    "parse_job",
+    "parse_jobs_page",
+    "parse_latest_jobs",
+]
+
+VENDOR: Final = "codearts_repo"
+
+# --- wire schema: the vendor's JSON keys and raw types -------------------------------------
+
+
+@attrs.frozen
+class WireJob:
+    id: WireId
+    sha: str | None = None
+    ref: str | None = None
+    status: str | None = None
+    name: str | None = None
+    target_url: str | None = None
+    created_at: Any = None  # times stay raw here; parse_time reads them leniently
+    started_at: Any = None
+    finished_at: Any = None
+    updated_at: Any = None
+    # Quirk: the documented job list spells this key `updated_at"`, with a stray quote.
+    updated_at_quirk: Any = attrs.field(default=None, metadata={WIRE_KEY: 'updated_at"'})
+    third_build_id: str | None = None
+
+
+@attrs.frozen
+class WireListJob(WireJob):
+    stage_id: WireId | None = None
+    stage: str | None = None
+
+
+@attrs.frozen
+class WireStage:
+    id: WireId
+    name: str | None = None
+    sort_id: int | None = None  # documented as an integer, null in the vendor's own example
+    status: str | None = None
+    jobs: list[WireJob] | None = None
+
+
+@attrs.frozen
+class WireLatestJobs:
+    id: WireId
+    status: str | None = None
+    stages: list[WireStage] | None = None
+
+
+converter: Final = make_converter()
+
+# --- status words: the seven of the v4 documents, in lower case -----------------------------
+
+STATUS: Final = StatusTable(
+    VENDOR,
+    {
+        "pending": Status.PENDING,
+        "running": Status.RUNNING,
+        "success": Status.SUCCESS,
+        "failed": Status.FAILED,
+        "canceled": Status.CANCELED,
+        "skipped": Status.SKIPPED,
+        "timedout": Status.TIMEDOUT,
+    },
+)
+
+# --- normalize: wire -> model ----------------------------------------------------------------
+
+
+def _status(word: str | None, derived: Status) -> tuple[Status, str | None]:
+    """The vendor's word wins; without one, the status derived from the children."""
+    if word is None:
+        return derived, None
+    return STATUS(word), word
+
+
+def to_job(wire: WireJob, *, stage_id: str | None, stage_name: str | None) -> Job:
+    status, raw = _status(wire.status, Status.PENDING)
+    return Job(
+        id=wire.id,
+        name=wire.name,
+        status=status,
+        raw_status=raw,
+        started_at=parse_time(wire.started_at, vendor=VENDOR, field="job.started_at"),
+        finished_at=parse_time(wire.finished_at, vendor=VENDOR, field="job.finished_at"),
+        url=strip_quote(wire.target_url),
+        ref=wire.ref,
+        sha=wire.sha,
+        build_id=wire.third_build_id,
+        stage_id=stage_id,
+        stage_name=stage_name,
+    )
+
+
+def to_stage(wire: WireStage, order: int) -> Stage:
+    jobs = tuple(to_job(job, stage_id=wire.id, stage_name=wire.name) for job in wire.jobs or ())
+    status, raw = _status(wire.status, derive_status(j.status for j in jobs))
+    started, finished = derive_span(status, ((j.started_at, j.finished_at) for j in jobs))
+    return Stage(
+        id=wire.id,
+        name=wire.name,
+        order=order,
+        status=status,
+        raw_status=raw,
+        started_at=started,
+        finished_at=finished,
+        jobs=jobs,
+    )
+
+
+def to_run(wire: WireLatestJobs) -> Run:
+    stages = tuple(
+        to_stage(stage, order)
+        for order, stage in enumerate(ordered(wire.stages or [], lambda s: s.sort_id))
+    )
+    status, raw = _status(wire.status, derive_status(s.status for s in stages))
+    # v4 has no run times: start = earliest stage start, end = latest stage end once terminal.
+    started, finished = derive_span(status, ((s.started_at, s.finished_at) for s in stages))
+    jobs = [job for stage in stages for job in stage.jobs]
+    return Run(
+        vendor=VENDOR,
+        pipeline_id=wire.id,
+        run_id=None,
+        number=None,
+        status=status,
+        raw_status=raw,
+        started_at=started,
+        finished_at=finished,
+        # A run builds one commit: its jobs all carry the same ref and sha.
+        ref=first_set(job.ref for job in jobs),
+        sha=first_set(job.sha for job in jobs),
+        stages=stages,
+    )
+
+
+def parse_latest_jobs(payload: object) -> Run:
+    """A decoded ``latest-jobs`` answer -> ``Run``; ``ResponseError`` when it is not one."""
+    return to_run(structure(converter, payload, WireLatestJobs, vendor=VENDOR))
+
+
+def parse_job(payload: object) -> Job:
+    """One decoded job-list item -> ``Job`` (with its stage ID and name)."""
+    wire = structure(converter, payload, WireListJob, vendor=VENDOR)
+    return to_job(wire, stage_id=wire.stage_id, stage_name=wire.stage)
+
+
+def parse_jobs_page(payload: object) -> list[Job]:
+    """A decoded job-list page (a JSON array) -> its jobs."""
+    wires = structure(converter, payload, list[WireListJob], vendor=VENDOR)
+    return [to_job(w, stage_id=w.stage_id, stage_name=w.stage) for w in wires]
+
+
+# --- the adapter -------------------------------------------------------------------------------
+
+#: Largest page the job list serves.
+PAGE_SIZE: Final = 100
+#: A job list longer than this is refused rather than paged forever.
+MAX_PAGES: Final = 10_000
+
+
+def _ids(repository_id: int | str, pipeline_id: int | str) -> tuple[str, str]:
+    return int_id(repository_id, "repository_id"), int_id(pipeline_id, "pipeline_id")
+
+
+def _total(value: str | None) -> int | None:
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip()[:19])
+
+
+class CodeArtsRepo(Adapter):
+    """CodeArts Repo v4 for one host and token; made by ``Client.codearts_repo``."""
+
+    vendor = VENDOR
+
+    def target(self, repository_id: int | str, pipeline_id: int | str) -> Target:
+        """A hashable handle on one pipeline, for ``Client.poll`` and ``Client.watch``."""
+        return self._target(*_ids(repository_id, pipeline_id))
+
+    async def latest_run(self, repository_id: int | str, pipeline_id: int | str) -> Run:
+        """The pipeline's latest jobs as a ``Run``."""
+        repo, pipe = _ids(repository_id, pipeline_id)
+        path = f"/v4/repositories/{repo}/pipelines/{pipe}/latest-jobs"
+        return await self._get_run(path, parse_latest_jobs)
+
+    async def fetch(self, target: Target) -> Run:
+        self._own(target)
+        return await self.latest_run(*target.ids)
+
+    async def iter_jobs(
+        self,
+        repository_id: int | str,
+        pipeline_id: int | str,
+        *,
+        max_jobs: int | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> AsyncIterator[Job]:
+        """Every job of the pipeline's job list, page by page (stops at ``X-Total``, at a short
+        page, or after ``max_jobs``)."""
+        repo, pipe = _ids(repository_id, pipeline_id)
+        if not 1 <= page_size <= PAGE_SIZE:
+            raise ValueError(f"page_size must be in 1..{PAGE_SIZE}")
+        if max_jobs is not None and max_jobs < 0:
+            raise ValueError("max_jobs must be >= 0")
+        path = f"/v4/repositories/{repo}/pipelines/{pipe}/jobs"
+        offset = seen = 0
+        previous: list[str] | None = None
+        for _ in range(MAX_PAGES):
+            if max_jobs is not None and seen >= max_jobs:
+                return
+            response = await self._transport.request(
+                self._endpoint, "GET", path, params={"offset": offset, "limit": page_size}
+            )
+            jobs = decode(response.json(), parse_jobs_page, vendor=VENDOR)
+            ids = [job.id for job in jobs]
+            if jobs and ids == previous:
+                raise ResponseError(
+                    f"the job list served the same page again at offset {offset}", vendor=VENDOR
+                )
+            previous = ids
+            for job in jobs:
+                if max_jobs is not None and seen >= max_jobs:
+                    return
+                seen += 1
+                yield job
+            offset += len(jobs)
+            total = _total(response.headers.get("x-total"))
+            if len(jobs) < page_size or (total is not None and offset >= total):
+                return
+        raise ResponseError(f"the job list did not end after {MAX_PAGES} pages", vendor=VENDOR)
+
+    async def jobs(
+        self, repository_id: int | str, pipeline_id: int | str, *, max_jobs: int | None = None
+    ) -> list[Job]:
+        """Every job of the pipeline's job list (all pages), or the first ``max_jobs``."""
+        return [job async for job in self.iter_jobs(repository_id, pipeline_id, max_jobs=max_jobs)]
