@@ -1,0 +1,552 @@
+"""The client: the adapters' factory, fan-out polling, watching and waiting.
+
+``poll`` plans per adapter (v5 targets become batch calls; the others one request each), runs
+everything at once under the transport's concurrency limit, and returns an entry for every
+target. ``watch`` yields a :class:`~pipestatus.model.Change` whenever a target's run changes;
+``Watcher`` is the same as an object whose targets can be added and removed while it runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import math
+import random
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Any, Final, Self
+
+import attrs
+
+from pipestatus.errors import (
+    AuthError,
+    ForbiddenError,
+    NotFoundError,
+    PipestatusError,
+    WaitTimeout,
+)
+from pipestatus.http import Auth, Endpoint, Session, TokenProvider, Transport
+from pipestatus.model import Change, ChangeKind, Run, Target
+from pipestatus.status import Status
+from pipestatus.vendors import codearts_pipeline, codearts_repo, yunxiao
+from pipestatus.vendors._base import Adapter
+
+__all__ = ["Client", "Watcher", "classify", "signature"]
+
+logger = logging.getLogger(__name__)
+
+Outcome = Run | PipestatusError
+
+_FAILURES: Final = frozenset({Status.FAILED, Status.TIMEDOUT})
+#: Errors that will not go away by asking again soon: watched with the longest backoff.
+_PERMANENT: Final = (AuthError, ForbiddenError, NotFoundError)
+
+
+class Client:
+    """One aiohttp session and one transport for any number of vendor accounts.
+
+    Use it as an async context manager. ``timeout`` bounds each attempt (connect, redirects,
+    whole body); ``retries`` is the number of retries after the first attempt; see
+    :class:`pipestatus.http.Transport` for the other options. ``verify_tls=False`` turns TLS
+    certificate checks off (only for test hosts); an ``ssl.SSLContext`` sets your own CAs.
+    ``sleep`` replaces ``asyncio.sleep`` for backoff waits (tests pass a no-op).
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        max_concurrency: int = 64,
+        retries: int = 3,
+        max_per_host: int | None = None,
+        max_retry_wait: float = 60.0,
+        max_body_bytes: int = 16 * 1024 * 1024,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        verify_tls: bool | ssl.SSLContext = True,
+        conditional: bool = True,
+        session: Session | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._transport = Transport(
+            timeout=timeout,
+            retries=retries,
+            max_retry_wait=max_retry_wait,
+            max_body_bytes=max_body_bytes,
+            max_concurrency=max_concurrency,
+            max_per_host=max_per_host,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            verify_tls=verify_tls,
+            session=session,
+            sleep=sleep,
+        )
+        self._conditional = conditional
+        self._sleep = sleep
+
+    async def __aenter__(self) -> Self:
+        await self._transport.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session (unless the caller handed it in)."""
+        await self._transport.close()
+
+    def __repr__(self) -> str:
+        t = self._transport
+        return (
+            f"Client(timeout={t.timeout:g}, max_concurrency={t.max_concurrency}, "
+            f"retries={t.retries}, closed={t.closed})"
+        )
+
+    # --- adapters -------------------------------------------------------------------------------
+
+    def codearts_repo(
+        self, base_url: str, *, token: str | TokenProvider
+    ) -> codearts_repo.CodeArtsRepo:
+        """Huawei Cloud CodeArts Repo (API v4) at ``base_url``."""
+        endpoint = Endpoint.create(codearts_repo.VENDOR, base_url, Auth("X-Auth-Token", token))
+        return codearts_repo.CodeArtsRepo(self._transport, endpoint, conditional=self._conditional)
+
+    def codearts_pipeline(
+        self,
+        base_url: str,
+        *,
+        project_id: str,
+        token: str | TokenProvider,
+        batch_size: int = codearts_pipeline.BATCH_SIZE,
+    ) -> codearts_pipeline.CodeArtsPipeline:
+        """Huawei Cloud CodeArts Pipeline (API v5) at ``base_url``, for one project."""
+        endpoint = Endpoint.create(codearts_pipeline.VENDOR, base_url, Auth("X-Auth-Token", token))
+        return codearts_pipeline.CodeArtsPipeline(
+            self._transport,
+            endpoint,
+            project_id=project_id,
+            batch_size=batch_size,
+            conditional=self._conditional,
+        )
+
+    def yunxiao(
+        self,
+        base_url: str,
+        *,
+        token: str | TokenProvider,
+        organization_id: str | None = None,
+        region_edition: bool = False,
+    ) -> yunxiao.YunxiaoFlow:
+        """Alibaba Cloud Yunxiao Flow at ``base_url`` (see ``YunxiaoFlow`` for the path forms)."""
+        endpoint = Endpoint.create(yunxiao.VENDOR, base_url, Auth("x-yunxiao-token", token))
+        return yunxiao.YunxiaoFlow(
+            self._transport,
+            endpoint,
+            organization_id=organization_id,
+            region_edition=region_edition,
+            conditional=self._conditional,
+        )
+
+    # --- fan-out ----------------------------------------------------------------------------------
+
+    async def poll(self, targets: Iterable[Target]) -> dict[Target, Run | PipestatusError]:
+        """Every target's latest run, or the ``PipestatusError`` that target met.
+
+        v5 targets of one adapter go out in batch calls; the others one request each; all at
+        once under ``max_concurrency``. Cancelling ``poll`` cancels all of its requests.
+        """
+        unique = list(dict.fromkeys(targets))
+        groups: dict[Adapter, list[Target]] = {}
+        for target in unique:
+            source = target.source
+            if not isinstance(source, Adapter):
+                raise TypeError(f"{target!r} was not made by an adapter of this library")
+            groups.setdefault(source, []).append(target)
+        async with asyncio.TaskGroup() as tasks:
+            running = [
+                tasks.create_task(adapter.poll_targets(group)) for adapter, group in groups.items()
+            ]
+        merged: dict[Target, Outcome] = {}
+        for task in running:
+            merged.update(task.result())
+        return {target: merged[target] for target in unique}
+
+    async def wait(self, target: Target, *, timeout: float, interval: float = 10.0) -> Run:
+        """Poll ``target`` until its latest run is terminal and return it (to gate a deploy).
+
+        Passing errors (timeouts, 5xx after retries) are waited out; 401, 403 and 404 raise at
+        once. Past ``timeout`` seconds: ``WaitTimeout`` with the last observation in ``.last``.
+        """
+        if not timeout > 0:
+            raise ValueError("timeout must be > 0")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last: Outcome | None = None
+        source = target.source
+        if not isinstance(source, Adapter):
+            raise TypeError(f"{target!r} was not made by an adapter of this library")
+        try:
+            async with asyncio.timeout_at(deadline):
+                while True:
+                    try:
+                        last = await source.fetch(target)
+                    except _PERMANENT:
+                        raise
+                    except PipestatusError as exc:
+                        last = exc
+                    else:
+                        if last.status.is_terminal:
+                            return last
+                    await self._sleep(max(0.0, min(interval, deadline - loop.time())))
+        except TimeoutError:
+            raise WaitTimeout(
+                f"{target!r} did not finish within {timeout:g} s (last: {_brief(last)})",
+                last=last,
+            ) from None
+
+    def watcher(
+        self,
+        targets: Iterable[Target] = (),
+        *,
+        interval: float = 30.0,
+        idle_interval: float | None = None,
+        errors: bool = False,
+        max_error_interval: float | None = None,
+        seed: int | None = None,
+    ) -> Watcher:
+        """A :class:`Watcher` over ``targets``; use it with ``async with`` and ``async for``."""
+        return Watcher(
+            self,
+            targets,
+            interval=interval,
+            idle_interval=idle_interval,
+            errors=errors,
+            max_error_interval=max_error_interval,
+            seed=seed,
+        )
+
+    async def watch(
+        self,
+        targets: Iterable[Target],
+        interval: float = 30.0,
+        *,
+        idle_interval: float | None = None,
+        errors: bool = False,
+        max_error_interval: float | None = None,
+    ) -> AsyncIterator[Change]:
+        """Yield a ``Change`` for each target's first observation, then whenever its run
+        changes (another run, or the status or raw status of the run, a stage or a job).
+
+        Errors are logged; ``errors=True`` also yields them. Close it with ``aclose()`` (or
+        ``contextlib.aclosing``) to stop every request at once.
+        """
+        async with self.watcher(
+            targets,
+            interval=interval,
+            idle_interval=idle_interval,
+            errors=errors,
+            max_error_interval=max_error_interval,
+        ) as watcher:
+            async for change in watcher:
+                yield change
+
+
+def _brief(outcome: Outcome | None) -> str:
+    if outcome is None:
+        return "nothing"
+    if isinstance(outcome, Run):
+        return f"{outcome.status.value} ({outcome.raw_status})"
+    return f"{type(outcome).__name__}"
+
+
+# --- what counts as a change, and what it means ---------------------------------------------------
+
+
+def _run_key(run: Run) -> tuple[object, ...]:
+    """Which run this is: its ID and number, or (v4, which has neither) its jobs' IDs."""
+    if run.run_id is not None or run.number is not None:
+        return (run.run_id, run.number)
+    return tuple(job.id for job in run.jobs)
+
+
+def signature(run: Run) -> tuple[object, ...]:
+    """Everything a watch compares: the run's identity and every status and raw status."""
+    return (
+        _run_key(run),
+        run.status,
+        run.raw_status,
+        tuple(
+            (
+                stage.id,
+                stage.status,
+                stage.raw_status,
+                tuple((job.id, job.status, job.raw_status) for job in stage.jobs),
+            )
+            for stage in run.stages
+        ),
+    )
+
+
+def classify(previous: Run | None, current: Run, last_final: Status | None) -> ChangeKind:
+    """Name a change. ``last_final`` is the final status of the run before ``current``'s
+    finish, if one was seen (so a success after a failure is FIXED)."""
+    if previous is None:
+        return ChangeKind.FIRST
+    another = _run_key(previous) != _run_key(current)
+    finished_now = current.status.is_terminal and (
+        another or not previous.status.is_terminal or previous.status != current.status
+    )
+    if finished_now:
+        if current.status in _FAILURES:
+            if last_final in _FAILURES:
+                return ChangeKind.STILL_FAILING
+            return ChangeKind.BROKE if last_final is Status.SUCCESS else ChangeKind.FINISHED
+        if current.status is Status.SUCCESS and last_final in _FAILURES:
+            return ChangeKind.FIXED
+        return ChangeKind.FINISHED
+    if another:
+        return ChangeKind.STARTED
+    return ChangeKind.MOVED
+
+
+@attrs.define
+class _State:
+    due: float
+    delay: float
+    run: Run | None = None  # the last run seen
+    shown: Outcome | None = None  # the last observation yielded
+    sig: tuple[object, ...] | None = None
+    final: Status | None = None  # final status of the last run seen to finish
+    failures: int = 0
+    rounds: int = 0
+    in_flight: bool = False
+
+
+class Watcher:
+    """Watches targets and yields ``Change`` objects; targets can be added and removed while
+    it runs. ``async with client.watcher(targets) as w: async for change in w: ...``
+
+    Pace: each target is polled every ``interval`` seconds (±10 % jitter, spread over the
+    interval after the first round). A target whose run is terminal and unchanged is polled
+    less and less often, up to ``idle_interval`` (default 10 * interval), and is back to
+    ``interval`` as soon as it changes. A target that errors backs off on its own, up to
+    ``max_error_interval`` (default 10 * interval). Targets of batching vendors (v5) keep one
+    pace per adapter so they stay in one request.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        targets: Iterable[Target] = (),
+        *,
+        interval: float = 30.0,
+        idle_interval: float | None = None,
+        errors: bool = False,
+        max_error_interval: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if not (interval > 0 and math.isfinite(interval)):
+            raise ValueError("interval must be a positive number of seconds")
+        self._client = client
+        self.interval = interval
+        self.idle_interval = max(
+            interval, idle_interval if idle_interval is not None else 10 * interval
+        )
+        self.max_error_interval = max(
+            interval, max_error_interval if max_error_interval is not None else 10 * interval
+        )
+        self.errors = errors
+        self._rng = random.Random(seed)  # noqa: S311 - scheduling jitter
+        self._states: dict[Target, _State] = {}
+        self._heap: list[tuple[float, int, Target]] = []
+        self._seq = 0
+        self._ready: deque[Change] = deque()
+        self._inflight: set[asyncio.Task[dict[Target, Outcome]]] = set()
+        self._wake: asyncio.Future[None] | None = None
+        self._closed = False
+        self._logged: dict[Target, str] = {}
+        for target in targets:
+            self.add(target)
+
+    # --- targets --------------------------------------------------------------------------------
+
+    @property
+    def targets(self) -> frozenset[Target]:
+        return frozenset(self._states)
+
+    def add(self, target: Target) -> None:
+        """Watch ``target`` too (polled at once; its first observation yields a change)."""
+        if not isinstance(target.source, Adapter):
+            raise TypeError(f"{target!r} was not made by an adapter of this library")
+        if target in self._states:
+            return
+        state = self._states[target] = _State(due=0.0, delay=self.interval)
+        self._schedule(target, state, 0.0)
+        self._poke()
+
+    def remove(self, target: Target) -> None:
+        """Stop watching ``target``; a request already under way is left to finish unread."""
+        self._states.pop(target, None)
+        self._logged.pop(target, None)
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop: cancel every request under way and wait until they are gone."""
+        self._closed = True
+        tasks = list(self._inflight)
+        self._inflight.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._wake is not None and not self._wake.done():
+            self._wake.cancel()
+        self._wake = None
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Change:
+        loop = asyncio.get_running_loop()
+        while not self._ready:
+            if self._closed:
+                raise StopAsyncIteration
+            now = loop.time()
+            due = self._pop_due(now)
+            if due:
+                self._inflight.add(asyncio.create_task(self._client.poll(due)))
+            if self._wake is None or self._wake.done():
+                self._wake = loop.create_future()
+            timeout = max(0.0, self._heap[0][0] - now) if self._heap else None
+            waiting: set[asyncio.Future[Any]] = {*self._inflight, self._wake}
+            done, _ = await asyncio.wait(
+                waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in done:
+                if task in self._inflight:
+                    self._inflight.discard(task)
+                    self._absorb(task.result(), loop.time())
+        return self._ready.popleft()
+
+    # --- scheduling -----------------------------------------------------------------------------
+
+    def _poke(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def _schedule(self, target: Target, state: _State, due: float) -> None:
+        state.due = due
+        state.in_flight = False
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, target))
+
+    def _pop_due(self, now: float) -> list[Target]:
+        due: list[Target] = []
+        while self._heap and self._heap[0][0] <= now:
+            when, _, target = heapq.heappop(self._heap)
+            state = self._states.get(target)
+            if state is None or state.in_flight or state.due != when:
+                continue  # removed, or a stale entry
+            state.in_flight = True
+            due.append(target)
+        return due
+
+    def _absorb(self, results: dict[Target, Outcome], now: float) -> None:
+        # One jitter draw per batching adapter keeps its targets in one request.
+        shared: dict[Adapter, float] = {}
+        for target, outcome in results.items():
+            state = self._states.get(target)
+            if state is None:
+                continue
+            self._observe(target, state, outcome)
+            source = target.source
+            assert isinstance(source, Adapter)
+            if source.batches:
+                factor = shared.setdefault(source, self._jitter(state))
+                delay = self.interval if state.failures == 0 else state.delay
+            else:
+                factor = self._jitter(state)
+                delay = state.delay
+            state.rounds += 1
+            self._schedule(target, state, now + delay * factor)
+
+    def _jitter(self, state: _State) -> float:
+        if state.rounds == 0:
+            return self._rng.uniform(0.5, 1.5)  # spread the fleet after the first round
+        return self._rng.uniform(0.9, 1.1)
+
+    def _observe(self, target: Target, state: _State, outcome: Outcome) -> None:
+        if isinstance(outcome, PipestatusError):
+            state.failures += 1
+            cap = self.max_error_interval
+            if isinstance(outcome, _PERMANENT):
+                state.delay = cap
+            else:
+                state.delay = min(cap, self.interval * 2 ** min(state.failures - 1, 16))
+            self._log_error(target, outcome)
+            if self.errors and not _same_error(state.shown, outcome):
+                self._ready.append(
+                    Change(
+                        target=target, previous=state.shown, current=outcome, kind=ChangeKind.ERROR
+                    )
+                )
+                state.shown = outcome
+            return
+        if state.failures:
+            logger.info("%r is readable again", target)
+            self._logged.pop(target, None)
+        state.failures = 0
+        sig = signature(outcome)
+        if state.run is not None and sig == state.sig:
+            # Unchanged: slow down while terminal; after an error that was shown, say so.
+            if outcome.status.is_terminal:
+                state.delay = min(self.idle_interval, state.delay * 1.5)
+            if isinstance(state.shown, PipestatusError):
+                self._ready.append(
+                    Change(
+                        target=target,
+                        previous=state.shown,
+                        current=outcome,
+                        kind=ChangeKind.RECOVERED,
+                    )
+                )
+                state.shown = outcome
+            state.run = outcome
+            return
+        kind = classify(state.run, outcome, state.final)
+        if outcome.status.is_terminal:
+            state.final = outcome.status
+        state.delay = self.interval
+        self._ready.append(Change(target=target, previous=state.shown, current=outcome, kind=kind))
+        state.run, state.shown, state.sig = outcome, outcome, sig
+
+    def _log_error(self, target: Target, error: PipestatusError) -> None:
+        text = str(error)
+        if self._logged.get(target) == text:
+            logger.debug("%r still failing: %s", target, text)
+            return
+        self._logged[target] = text
+        logger.warning("%r: %s", target, text)
+
+
+def _same_error(shown: Any, error: PipestatusError) -> bool:
+    return (
+        isinstance(shown, PipestatusError)
+        and type(shown) is type(error)
+        and str(shown) == str(error)
+    )

@@ -1,0 +1,43 @@
+"""Shared test setup: the aioresponses shim for aiohttp 3.14 and the fixture loader."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_fixture(vendor: str, name: str) -> Any:
+    """The decoded JSON of ``tests/fixtures/<vendor>/<name>``."""
+    return json.loads((FIXTURES / vendor / name).read_text(encoding="utf-8"))
+
+
+def fixture_bytes(vendor: str, name: str) -> bytes:
+    return (FIXTURES / vendor / name).read_bytes()
+
+
+def _patch_aioresponses() -> None:
+    """aioresponses 0.7.9 builds ``ClientResponse`` without the ``stream_writer`` argument that
+    aiohttp 3.14 requires (upstream issue #289): default it. Drop once upstream fixes it."""
+    import aioresponses.core
+
+    if "stream_writer" not in inspect.signature(aiohttp.ClientResponse.__init__).parameters:
+        return
+
+    class _Writer:
+        output_size = 0
+
+    class _Response(aiohttp.ClientResponse):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("stream_writer", _Writer())
+            super().__init__(*args, **kwargs)
+
+    aioresponses.core.ClientResponse = _Response  # type: ignore[attr-defined,misc]
+
+
+_patch_aioresponses()
