@@ -133,8 +133,10 @@ async def test_v5_latest_run_fields(server: VendorServer, client: Client) -> Non
     assert run.number == 3
     assert run.status is Status.FAILED
     assert run.ref == "dev"
-    assert run.sha is not None and len(run.sha) == 40
-    assert run.started_at is not None and run.started_at.utcoffset() is not None
+    assert run.sha is not None
+    assert len(run.sha) == 40
+    assert run.started_at is not None
+    assert run.started_at.utcoffset() is not None
 
 
 @pytest.mark.parametrize(
@@ -146,9 +148,7 @@ async def test_v5_latest_run_fields(server: VendorServer, client: Client) -> Non
             "/oapi/v1/flow/organizations/org-1/pipelines/123/",
             id="organization",
         ),
-        pytest.param(
-            {"region_edition": True}, "/oapi/v1/flow/pipelines/123/", id="region-edition"
-        ),
+        pytest.param({"region_edition": True}, "/oapi/v1/flow/pipelines/123/", id="region-edition"),
     ],
 )
 async def test_yunxiao_each_path_form(
