@@ -20,6 +20,7 @@ from typing import Any, Final, NewType, TypeVar, get_args, get_origin
 import attrs
 import cattrs
 from cattrs.cols import list_structure_factory
+from cattrs.errors import AttributeValidationNote
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.v import format_exception as _cattrs_format
 
@@ -106,16 +107,26 @@ def make_converter(*, key: Callable[[str], str] | None = None) -> cattrs.Convert
 
     def attrs_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
         renames: dict[str, Any] = {}
+        wire_keys: dict[str, str] = {}
         for field in attrs.fields(cls):
             wire = field.metadata.get(WIRE_KEY) or (key(field.name) if key else field.name)
             if wire != field.name:
                 renames[field.name] = override(rename=wire)
+                wire_keys[field.name] = wire
         inner = make_dict_structure_fn(cls, converter, **renames)
 
         def hook(value: Any, _: Any) -> Any:
             if not isinstance(value, dict):
                 raise WireTypeError(f"expected an object, got {json_type(value)}")
-            return inner(value, cls)
+            if not wire_keys:
+                return inner(value, cls)
+            try:
+                return inner(value, cls)
+            except cattrs.ClassValidationError as exc:
+                # cattrs names a failed attribute by its Python name; paths must show the
+                # JSON key the vendor sent (``stageInfo``, not ``stage_info``).
+                _rename_notes(exc, wire_keys)
+                raise
 
         return hook
 
@@ -132,6 +143,20 @@ def make_converter(*, key: Callable[[str], str] | None = None) -> cattrs.Convert
     converter.register_structure_hook_factory(attrs.has, attrs_hook)
     converter.register_structure_hook_factory(_is_list, list_hook)
     return converter
+
+
+def _rename_notes(exc: cattrs.ClassValidationError, wire_keys: dict[str, str]) -> None:
+    """Point the attribute notes of ``exc``'s direct children at their JSON keys."""
+    for child in exc.exceptions:
+        notes = getattr(child, "__notes__", None)
+        if not notes:
+            continue
+        child.__notes__ = [
+            AttributeValidationNote(str(note), wire_keys[note.name], note.type)
+            if isinstance(note, AttributeValidationNote) and note.name in wire_keys
+            else note
+            for note in notes
+        ]
 
 
 def _format(exc: BaseException, type_: type | None) -> str:

@@ -92,8 +92,8 @@ class StatusTable:
         if status is not None:
             return status
         _unknown_words.warning(
-            (self.vendor, word),
-            "unknown %s status word %r, treated as %s",
+            (self.vendor, word[:256]),  # bounded: a vendor could send huge words
+            "unknown %s status word %.80r, treated as %s",
             self.vendor,
             word,
             UNKNOWN_STATUS.value,

@@ -50,7 +50,6 @@ class WireBuildParams:
     build_type: str | None = None
     commit_id: str | None = None
     event_type: str | None = None
-    merge_id: WireId | None = None
     message: str | None = None
     source_branch: str | None = None
     tag: str | None = None
@@ -206,6 +205,12 @@ def parse_batch(payload: object) -> BatchResult:
 
 # --- the adapter -------------------------------------------------------------------------------
 
+
+class _Omitted(NotFoundError):
+    """A pipeline the batch answer left out: no such pipeline, or no run yet (as opposed to a
+    whole batch call answered 404, which ``latest_runs`` must not take for "no run")."""
+
+
 #: Pipeline IDs per batch call by default.
 BATCH_SIZE: Final = 100
 
@@ -258,7 +263,7 @@ class CodeArtsPipeline(Adapter):
         """
         results = await self.latest_results(pipeline_ids)
         for outcome in results.values():
-            if isinstance(outcome, PipestatusError) and not isinstance(outcome, NotFoundError):
+            if isinstance(outcome, PipestatusError) and not isinstance(outcome, _Omitted):
                 raise outcome
         return {key: run for key, run in results.items() if isinstance(run, Run)}
 
@@ -294,7 +299,7 @@ class CodeArtsPipeline(Adapter):
                 outcome = (
                     answer.unattributed[0]
                     if answer.unattributed
-                    else NotFoundError(
+                    else _Omitted(
                         status=404,
                         vendor=VENDOR,
                         message=f"pipeline {pipeline_id} is not in the batch answer "
