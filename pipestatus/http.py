@@ -264,6 +264,10 @@ def parse_error_body(body: bytes) -> tuple[str | None, str | None]:
     )
 
 
+def _hide(text: str | None, token: str) -> str | None:
+    return text.replace(token, "<hidden>") if text and token in text else text
+
+
 class _Redirect(Exception):
     def __init__(self, url: str, status: int) -> None:
         self.url, self.status = url, status
@@ -336,6 +340,7 @@ class Transport:
         self._verify: bool | ssl.SSLContext = verify_tls
         self._session = session
         self._owns_session = session is None
+        self._open = False
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -344,6 +349,7 @@ class Transport:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def open(self) -> None:
+        self._open = True
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=self.max_concurrency,
@@ -360,13 +366,14 @@ class Transport:
             )
 
     async def close(self) -> None:
+        self._open = False
         if self._owns_session and self._session is not None:
             session, self._session = self._session, None
             await session.close()
 
     @property
     def closed(self) -> bool:
-        return self._session is None or self._session.closed
+        return not self._open or self._session is None or self._session.closed
 
     def _ssl_option(self) -> bool | ssl.SSLContext:
         return self._verify
@@ -384,7 +391,7 @@ class Transport:
         validators: Validators | None = None,
     ) -> Response:
         """Send one request, retrying as the rules say; a 2xx or 304, else a PipestatusError."""
-        if self._session is None or self._session.closed:
+        if self.closed:
             raise RuntimeError("the Client is not open: use `async with Client() as client:`")
         url = endpoint.base_url + path
         if params:
@@ -409,7 +416,7 @@ class Transport:
             self._log(method, url, response.status, attempt, started)
             if 200 <= response.status < 300 or response.status == 304:
                 return response
-            error = self._api_error(endpoint, response)
+            error = self._api_error(endpoint, response, token)
             if isinstance(error, AuthError) and auth.refreshable and not refreshed:
                 refreshed = True  # one fresh token and one more try, not counted as a retry
                 attempt -= 1
@@ -417,7 +424,8 @@ class Transport:
                 continue
             if not isinstance(error, RateLimitedError | ServerError):
                 raise error
-            wait = error.retry_after if isinstance(error, RateLimitedError) else None
+            # Retry-After counts on a 503 as much as on a 429.
+            wait = parse_retry_after(response.headers.get("retry-after"))
             if wait is not None and wait > self.max_retry_wait:
                 raise error  # not waited out: the caller decides
             if attempt > self.retries:
@@ -450,19 +458,20 @@ class Transport:
                 "%s %s -> %s (attempt %d, %.3f s)", method, target, outcome, attempt, elapsed
             )
 
-    def _api_error(self, endpoint: Endpoint, response: Response) -> APIError:
+    def _api_error(self, endpoint: Endpoint, response: Response, token: str) -> APIError:
         code, message = parse_error_body(response.body)
-        retry_after = None
-        if response.status == 429 or response.status >= 500:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
         if response.status in _REDIRECTS:
             message = message or f"redirect without a usable Location ({response.status})"
+        retry_after = None
+        if response.status == 429:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
         return api_error(
             response.status,
             vendor=endpoint.vendor,
-            code=code,
-            message=message or response.reason,
-            retry_after=retry_after if response.status == 429 else None,
+            code=_hide(code, token),
+            # A server that echoes the token must not put it into our error message.
+            message=_hide(message or response.reason, token),
+            retry_after=retry_after,
         )
 
     # --- one attempt: redirects, the body, all within the timeout -------------------------------
