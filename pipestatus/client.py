@@ -15,7 +15,7 @@ import math
 import random
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -241,7 +241,7 @@ class Client:
         idle_interval: float | None = None,
         errors: bool = False,
         max_error_interval: float | None = None,
-    ) -> AsyncIterator[Change]:
+    ) -> AsyncGenerator[Change, None]:
         """Yield a ``Change`` for each target's first observation, then whenever its run
         changes (another run, or the status or raw status of the run, a stage or a job).
 

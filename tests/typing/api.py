@@ -1,0 +1,44 @@
+"""Checked by mypy --strict (see .ci/run), never run: the public API types as users see them."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+
+from pipestatus import Change, Client, Job, Run, Stage, Status, Target
+from pipestatus.errors import NotFoundError, PipestatusError, RateLimitedError
+
+
+async def api() -> None:
+    async with Client(timeout=10.0, max_concurrency=64, retries=3) as client:
+        repo = client.codearts_repo("https://h", token="t")
+        run: Run = await repo.latest_run(2111976239, 6)
+        jobs: list[Job] = await repo.jobs("2111976239", "6", max_jobs=10)
+        pipe = client.codearts_pipeline("https://h", project_id="p", token="t")
+        runs: dict[str, Run] = await pipe.latest_runs(["a", "b"])
+        each: dict[str, Run | PipestatusError] = await pipe.latest_results(["a"])
+
+        async def token() -> str:
+            return "fresh"
+
+        flow = client.yunxiao("https://h", token=token, organization_id=None)
+        run = await flow.latest_run("123")
+        targets: list[Target] = [repo.target(1, 2), pipe.target("x"), flow.target("123")]
+        results: dict[Target, Run | PipestatusError] = await client.poll(targets)
+        finished: Run = await client.wait(targets[0], timeout=60)
+        async with contextlib.aclosing(client.watch(targets, interval=30.0)) as changes:
+            async for change in changes:
+                named: Change = change
+                current: Run | PipestatusError = change.current
+                previous: Run | PipestatusError | None = change.previous
+        stage: Stage = run.stages[0]
+        status: Status = stage.status
+        terminal: bool = status.is_terminal
+        started: datetime | None = run.started_at
+        took: timedelta | None = run.duration
+        all_jobs: tuple[Job, ...] = run.jobs
+        error = results[targets[0]]
+        if isinstance(error, RateLimitedError):
+            wait: float | None = error.retry_after
+        if isinstance(error, NotFoundError):
+            code: str | None = error.code
