@@ -93,6 +93,25 @@ def _structure_id(value: object, _: object) -> WireId:
     raise WireTypeError(f"expected an ID (string or integer), got {json_type(value)}")
 
 
+# ``X | None`` fields in one call each: cattrs' generic union path costs more than the check.
+
+
+def _structure_opt_str(value: object, _: object) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    return _structure_str(value, _)
+
+
+def _structure_opt_int(value: object, _: object) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    return _structure_int(value, _)
+
+
+def _structure_opt_id(value: object, _: object) -> WireId | None:
+    return None if value is None else _structure_id(value, _)
+
+
 def _is_list(type_: Any) -> bool:
     return get_origin(type_) is list or type_ is list
 
@@ -104,6 +123,9 @@ def make_converter(*, key: Callable[[str], str] | None = None) -> cattrs.Convert
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(bool, _structure_bool)
     converter.register_structure_hook(WireId, _structure_id)
+    converter.register_structure_hook(str | None, _structure_opt_str)
+    converter.register_structure_hook(int | None, _structure_opt_int)
+    converter.register_structure_hook(WireId | None, _structure_opt_id)
 
     def attrs_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
         renames: dict[str, Any] = {}
