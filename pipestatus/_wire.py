@@ -15,7 +15,8 @@ A wire field whose JSON key is not its Python name says so in its metadata:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, NewType, TypeVar, get_args, get_origin
+from types import UnionType
+from typing import Any, Final, NewType, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -112,6 +113,11 @@ def _structure_opt_id(value: object, _: object) -> WireId | None:
     return None if value is None else _structure_id(value, _)
 
 
+def _is_optional(type_: Any) -> bool:
+    args = get_args(type_)
+    return len(args) == 2 and type(None) in args and get_origin(type_) in (Union, UnionType)
+
+
 def _is_list(type_: Any) -> bool:
     return get_origin(type_) is list or type_ is list
 
@@ -162,6 +168,17 @@ def make_converter(*, key: Callable[[str], str] | None = None) -> cattrs.Convert
 
         return hook
 
+    def optional_hook(type_: Any) -> Callable[[Any, Any], Any]:
+        # The inner hook is found once, not on every call as cattrs' generic union path does.
+        (inner_type,) = (arg for arg in get_args(type_) if arg is not type(None))
+        inner = converter.get_structure_hook(inner_type)
+
+        def hook(value: Any, _: Any) -> Any:
+            return None if value is None else inner(value, inner_type)
+
+        return hook
+
+    converter.register_structure_hook_factory(_is_optional, optional_hook)
     converter.register_structure_hook_factory(attrs.has, attrs_hook)
     converter.register_structure_hook_factory(_is_list, list_hook)
     return converter

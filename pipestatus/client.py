@@ -325,6 +325,7 @@ class _State:
     shown: Outcome | None = None  # the last observation yielded
     sig: tuple[object, ...] | None = None
     final: Status | None = None  # final status of the last run seen to finish
+    final_key: tuple[object, ...] | None = None  # ...and which run that was
     failures: int = 0
     rounds: int = 0
     in_flight: bool = False
@@ -528,9 +529,15 @@ class Watcher:
                 state.shown = outcome
             state.run = outcome
             return
-        kind = classify(state.run, outcome, state.final)
+        key = _run_key(outcome)
+        if outcome.status.is_terminal and (key, outcome.status) == (state.final_key, state.final):
+            # This run's end was announced already; something in between (a garbled answer
+            # read as an unknown word, say) moved it away and back: not a second finish.
+            kind = ChangeKind.MOVED
+        else:
+            kind = classify(state.run, outcome, state.final)
         if outcome.status.is_terminal:
-            state.final = outcome.status
+            state.final, state.final_key = outcome.status, key
         state.delay = self.interval
         self._ready.append(Change(target=target, previous=state.shown, current=outcome, kind=kind))
         state.run, state.shown, state.sig = outcome, outcome, sig

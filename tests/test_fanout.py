@@ -375,3 +375,20 @@ async def test_failing_target_backs_off_alone(server: VendorServer) -> None:
             await until(lambda: watcher._states[bad].failures >= 3)
             assert watcher._states[bad].delay >= 0.04
             assert watcher._states[good].delay == pytest.approx(0.01)
+
+
+async def test_a_finish_is_announced_once_per_run(server: VendorServer) -> None:
+    """A garbled answer between two identical finals does not announce the run finished twice."""
+    script = [sim(7, "running"), sim(7, "failed"), sim(7, "raw:EXPLODED"), sim(7, "failed")]
+    server.add_yunxiao_pipeline("7", script)
+    async with Client() as client:
+        flow = client.yunxiao(server.url, token=TOKEN)
+        watch = client.watch([flow.target("7")], interval=0.01)
+        async with contextlib.aclosing(watch):
+            changes = await collect(watch, 4)
+    assert [c.kind for c in changes] == [
+        ChangeKind.FIRST,
+        ChangeKind.FINISHED,
+        ChangeKind.MOVED,  # EXPLODED: an unknown word, read as pending
+        ChangeKind.MOVED,  # back to the failure already announced
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ClassVar, Final, TypeVar
 from urllib.parse import quote
 
@@ -104,15 +104,19 @@ class Adapter:
         """Every target's run or error; one request per target, all at once (the transport
         bounds the concurrency)."""
 
-        async def one(target: Target) -> Run | PipestatusError:
-            try:
-                return await self.fetch(target)
-            except PipestatusError as exc:
-                return exc
-
         unique = list(dict.fromkeys(targets))
-        results = await asyncio.gather(*(one(target) for target in unique))
-        return dict(zip(unique, results, strict=True))
+        results: dict[Target, Run | PipestatusError] = {}
+        pending = iter(unique)
+
+        async def worker() -> None:
+            # A few workers share one iterator, so 10,000 targets cost max_concurrency tasks,
+            # not 10,000 (the transport's limit would hold the rest waiting anyway).
+            for target in pending:
+                results[target] = await contained(self.fetch(target), vendor=self.vendor)
+
+        workers = min(len(unique), self._transport.max_concurrency)
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return {target: results[target] for target in unique}
 
     async def _get_run(self, path: str, parse: Callable[[object], Run]) -> Run:
         """GET a run, conditionally when the last answer for this path carried validators."""
@@ -134,6 +138,22 @@ class Adapter:
                     del self._cache[next(iter(self._cache))]
                 self._cache[path] = (response.validators, run)
         return run
+
+
+async def contained(call: Awaitable[T], *, vendor: str) -> T | PipestatusError:
+    """Await ``call``; its failure, whatever it is, becomes this target's own result.
+
+    A ``PipestatusError`` is the expected failure. Anything else is a bug of ours: it is logged
+    with its traceback and reported as a ``PipestatusError``, so one target never costs the
+    others their results (cancellation still propagates).
+    """
+    try:
+        return await call
+    except PipestatusError as exc:
+        return exc
+    except Exception as exc:  # see the docstring: logged, never blind
+        logger.exception("%s: unexpected failure", vendor)
+        return PipestatusError(f"{vendor}: unexpected failure ({type(exc).__name__})")
 
 
 def decode(payload: Any, parse: Callable[[Any], T], *, vendor: str) -> T:

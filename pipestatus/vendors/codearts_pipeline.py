@@ -25,7 +25,7 @@ from pipestatus.errors import NotFoundError, PipestatusError, ResponseError
 from pipestatus.http import Endpoint, Transport
 from pipestatus.model import Run, Stage, Target
 from pipestatus.status import Status, StatusTable
-from pipestatus.vendors._base import Adapter, decode, segment, string_id
+from pipestatus.vendors._base import Adapter, contained, decode, segment, string_id
 
 __all__ = ["STATUS", "VENDOR", "BatchResult", "CodeArtsPipeline", "parse_batch", "parse_run"]
 
@@ -282,14 +282,16 @@ class CodeArtsPipeline(Adapter):
         results = await self.latest_results(by_id)
         return {by_id[key]: outcome for key, outcome in results.items()}
 
+    async def _ask(self, chunk: list[str]) -> BatchResult:
+        response = await self._transport.request(
+            self._endpoint, "POST", self._path, json_body=chunk
+        )
+        return decode(response.json(), parse_batch, vendor=VENDOR)
+
     async def _batch(self, chunk: list[str]) -> dict[str, Run | PipestatusError]:
-        try:
-            response = await self._transport.request(
-                self._endpoint, "POST", self._path, json_body=chunk
-            )
-            answer = decode(response.json(), parse_batch, vendor=VENDOR)
-        except PipestatusError as exc:
-            return dict.fromkeys(chunk, exc)
+        answer = await contained(self._ask(chunk), vendor=VENDOR)
+        if isinstance(answer, PipestatusError):
+            return dict.fromkeys(chunk, answer)
         results: dict[str, Run | PipestatusError] = {}
         for pipeline_id in chunk:
             outcome: Run | PipestatusError | None = answer.results.get(pipeline_id)
