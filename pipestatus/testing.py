@@ -40,9 +40,11 @@ test can send words the client has never seen::
 A run source is a :class:`SimRun`, a sequence of them (a script that advances one element per
 request for that pipeline and then repeats its last element), a callable receiving the seconds
 elapsed since the server started (time-driven runs, see :func:`make_fleet`), or ``None`` (the
-pipeline exists and has never run). A request answered by a fault does not advance a script, and
-a v4 ``jobs`` request with ``offset > 0`` serves the run of the previous request of that pipeline,
-so paging through one run stays consistent.
+pipeline exists and has never run). A fault that answers instead of the pipeline (a status, a
+redirect, a raw body, an oversized stream) does not advance its script; a fault that damages the
+pipeline's own answer (hang, trickle, malformed, truncate, reset, payload mutator, unknown status
+word) does. A v4 ``jobs`` request with ``offset > 0`` serves the run of the previous request of
+that pipeline, so paging through one run stays consistent.
 
 Faults (:meth:`VendorServer.fault`) replace or damage answers: status codes with bodies and
 headers, delays, hangs, trickles, malformed or truncated JSON, connection resets, oversized
