@@ -16,8 +16,10 @@ import pipestatus.errors
 from pipestatus import Status
 from pipestatus.status import StatusTable
 
-PACKAGE = Path(pipestatus.__file__).parent
-FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).parent.parent
+#: The sources in this checkout (the tests import the installed copy of the same files).
+PACKAGE = ROOT / "pipestatus"
+FIXTURES = ROOT / "tests" / "fixtures"
 VENDORS = ("codearts_repo", "codearts_pipeline", "yunxiao")
 #: The only modules allowed to import aiohttp: the transport, the test server, the CLI (serves
 #: the CCTray feed).
@@ -134,7 +136,7 @@ def test_status_tables_reach_every_status_they_can(vendor: str) -> None:
 
 def test_readme_status_tables_list_every_word() -> None:
     """The README's status tables name every word of every vendor table."""
-    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for vendor in VENDORS:
         table = importlib.import_module(f"pipestatus.vendors.{vendor}").STATUS
         for word in table.words:
@@ -142,5 +144,5 @@ def test_readme_status_tables_list_every_word() -> None:
 
 
 def test_package_ships_py_typed() -> None:
-    """The package carries the py.typed marker."""
-    assert (PACKAGE / "py.typed").exists()
+    """The installed package carries the py.typed marker."""
+    assert (Path(pipestatus.__file__).parent / "py.typed").exists()
