@@ -206,11 +206,6 @@ def parse_batch(payload: object) -> BatchResult:
 # --- the adapter -------------------------------------------------------------------------------
 
 
-class _Omitted(NotFoundError):
-    """A pipeline the batch answer left out: no such pipeline, or no run yet (as opposed to a
-    whole batch call answered 404, which ``latest_runs`` must not take for "no run")."""
-
-
 #: Pipeline IDs per batch call by default.
 BATCH_SIZE: Final = 100
 
@@ -248,12 +243,8 @@ class CodeArtsPipeline(Adapter):
     async def latest_results(self, pipeline_ids: Iterable[str]) -> dict[str, Run | PipestatusError]:
         """Each pipeline's latest run or the error it met; nothing is left out: a pipeline the
         answer omits (no such pipeline, or no run yet) gets ``NotFoundError``."""
-        if isinstance(pipeline_ids, str):
-            raise TypeError("pipeline_ids must be a collection of IDs, not one string")
-        ids = list(dict.fromkeys(string_id(value, "pipeline_id") for value in pipeline_ids))
-        chunks = [ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size)]
-        answers = await asyncio.gather(*(self._batch(chunk) for chunk in chunks))
-        return {key: value for answer in answers for key, value in answer.items()}
+        results, _ = await self._gather(pipeline_ids)
+        return results
 
     async def latest_runs(self, pipeline_ids: Iterable[str]) -> dict[str, Run]:
         """The latest runs of the pipelines that have runs, in batches sent concurrently.
@@ -261,11 +252,25 @@ class CodeArtsPipeline(Adapter):
         Pipelines without runs are left out. Any other failure raises (the first one); use
         ``latest_results`` to get every pipeline's own outcome instead.
         """
-        results = await self.latest_results(pipeline_ids)
-        for outcome in results.values():
-            if isinstance(outcome, PipestatusError) and not isinstance(outcome, _Omitted):
+        results, omitted = await self._gather(pipeline_ids)
+        for key, outcome in results.items():
+            # Only the pipelines the answer left out are "no run"; a whole batch call answered
+            # 404 (an unknown project, say) is a failure like any other.
+            if isinstance(outcome, PipestatusError) and key not in omitted:
                 raise outcome
         return {key: run for key, run in results.items() if isinstance(run, Run)}
+
+    async def _gather(
+        self, pipeline_ids: Iterable[str]
+    ) -> tuple[dict[str, Run | PipestatusError], set[str]]:
+        """Every pipeline's outcome, and which pipelines the answers left out."""
+        if isinstance(pipeline_ids, str):
+            raise TypeError("pipeline_ids must be a collection of IDs, not one string")
+        ids = list(dict.fromkeys(string_id(value, "pipeline_id") for value in pipeline_ids))
+        chunks = [ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size)]
+        omitted: set[str] = set()
+        answers = await asyncio.gather(*(self._batch(chunk, omitted) for chunk in chunks))
+        return {key: value for answer in answers for key, value in answer.items()}, omitted
 
     async def fetch(self, target: Target) -> Run:
         self._own(target)
@@ -288,7 +293,9 @@ class CodeArtsPipeline(Adapter):
         )
         return decode(response.json(), parse_batch, vendor=VENDOR)
 
-    async def _batch(self, chunk: list[str]) -> dict[str, Run | PipestatusError]:
+    async def _batch(
+        self, chunk: list[str], omitted: set[str] | None = None
+    ) -> dict[str, Run | PipestatusError]:
         answer = await contained(self._ask(chunk), vendor=VENDOR)
         if isinstance(answer, PipestatusError):
             return dict.fromkeys(chunk, answer)
@@ -298,15 +305,16 @@ class CodeArtsPipeline(Adapter):
             if outcome is None:
                 # Omitted: no such pipeline or no run yet; unless some item could not be read,
                 # in which case this may be that item.
-                outcome = (
-                    answer.unattributed[0]
-                    if answer.unattributed
-                    else _Omitted(
+                if answer.unattributed:
+                    outcome = answer.unattributed[0]
+                else:
+                    outcome = NotFoundError(
                         status=404,
                         vendor=VENDOR,
                         message=f"pipeline {pipeline_id} is not in the batch answer "
                         "(no such pipeline, or no run yet)",
                     )
-                )
+                    if omitted is not None:
+                        omitted.add(pipeline_id)
             results[pipeline_id] = outcome
         return results
