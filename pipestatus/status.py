@@ -100,5 +100,12 @@ class StatusTable:
         )
         return UNKNOWN_STATUS
 
+    def read(self, word: str | None, derived: Status) -> tuple[Status, str | None]:
+        """``(status, raw_status)``: the vendor's word wins; without one (``None``), the status
+        ``derived`` from the children, and no raw word."""
+        if word is None:
+            return derived, None
+        return self(word), word
+
     def __repr__(self) -> str:
         return f"StatusTable({self.vendor!r}, {len(self.words)} words)"

@@ -100,14 +100,8 @@ STATUS: Final = StatusTable(
 # --- normalize ---------------------------------------------------------------------------------
 
 
-def _status(word: str | None, derived: Status) -> tuple[Status, str | None]:
-    if word is None:
-        return derived, None
-    return STATUS(word), word
-
-
 def to_stage(wire: WireStageStatus, order: int) -> Stage:
-    status, raw = _status(wire.status, Status.PENDING)
+    status, raw = STATUS.read(wire.status, Status.PENDING)
     return Stage(
         id=str(wire.sequence if wire.sequence is not None else order),
         name=wire.name,
@@ -130,7 +124,7 @@ def to_run(wire: WirePipelineLatestRun) -> Run:
         to_stage(stage, order)
         for order, stage in enumerate(ordered(wire.stage_status_list or [], lambda s: s.sequence))
     )
-    status, raw = _status(wire.status, derive_status(s.status for s in stages))
+    status, raw = STATUS.read(wire.status, derive_status(s.status for s in stages))
     started = parse_time(wire.start_time, vendor=VENDOR, field="start_time")
     finished = parse_time(wire.end_time, vendor=VENDOR, field="end_time")
     if started is None or (finished is None and status.is_terminal):

@@ -97,15 +97,8 @@ STATUS: Final = StatusTable(
 # --- normalize: wire -> model ----------------------------------------------------------------
 
 
-def _status(word: str | None, derived: Status) -> tuple[Status, str | None]:
-    """The vendor's word wins; without one, the status derived from the children."""
-    if word is None:
-        return derived, None
-    return STATUS(word), word
-
-
 def to_job(wire: WireJob, *, stage_id: str | None, stage_name: str | None) -> Job:
-    status, raw = _status(wire.status, Status.PENDING)
+    status, raw = STATUS.read(wire.status, Status.PENDING)
     return Job(
         id=wire.id,
         name=wire.name,
@@ -124,7 +117,7 @@ def to_job(wire: WireJob, *, stage_id: str | None, stage_name: str | None) -> Jo
 
 def to_stage(wire: WireStage, order: int) -> Stage:
     jobs = tuple(to_job(job, stage_id=wire.id, stage_name=wire.name) for job in wire.jobs or ())
-    status, raw = _status(wire.status, derive_status(j.status for j in jobs))
+    status, raw = STATUS.read(wire.status, derive_status(j.status for j in jobs))
     started, finished = derive_span(status, ((j.started_at, j.finished_at) for j in jobs))
     return Stage(
         id=wire.id,
@@ -143,7 +136,7 @@ def to_run(wire: WireLatestJobs) -> Run:
         to_stage(stage, order)
         for order, stage in enumerate(ordered(wire.stages or [], lambda s: s.sort_id))
     )
-    status, raw = _status(wire.status, derive_status(s.status for s in stages))
+    status, raw = STATUS.read(wire.status, derive_status(s.status for s in stages))
     # v4 has no run times: start = earliest stage start, end = latest stage end once terminal.
     started, finished = derive_span(status, ((s.started_at, s.finished_at) for s in stages))
     jobs = [job for stage in stages for job in stage.jobs]

@@ -115,14 +115,8 @@ TRIGGER_MODES: Final = {1: "manual", 2: "scheduled", 3: "commit", 5: "pipeline",
 # --- normalize ---------------------------------------------------------------------------------
 
 
-def _status(word: str | None, derived: Status) -> tuple[Status, str | None]:
-    if word is None:
-        return derived, None
-    return STATUS(word), word
-
-
 def to_job(wire: WireJob, *, stage_id: str, stage_name: str | None, ref: str | None) -> Job:
-    status, raw = _status(wire.status, Status.PENDING)
+    status, raw = STATUS.read(wire.status, Status.PENDING)
     return Job(
         id=wire.id,
         name=wire.name,
@@ -144,7 +138,7 @@ def to_stage(wire: WireStage, order: int, ref: str | None) -> Stage:
     jobs = tuple(
         to_job(job, stage_id=stage_id, stage_name=name, ref=ref) for job in info.jobs or ()
     )
-    status, raw = _status(info.status, derive_status(j.status for j in jobs))
+    status, raw = STATUS.read(info.status, derive_status(j.status for j in jobs))
     started = parse_time(info.start_time, vendor=VENDOR, field="stageInfo.startTime")
     finished = parse_time(info.end_time, vendor=VENDOR, field="stageInfo.endTime")
     derived_start, derived_end = derive_span(status, ((j.started_at, j.finished_at) for j in jobs))
@@ -164,7 +158,7 @@ def to_run(wire: WireLatestRun) -> Run:
     ref = first_set(source.data.branch for source in wire.sources or () if source.data)
     # No sequence field: stages keep their payload order.
     stages = tuple(to_stage(stage, order, ref) for order, stage in enumerate(wire.stages or ()))
-    status, raw = _status(wire.status, derive_status(s.status for s in stages))
+    status, raw = STATUS.read(wire.status, derive_status(s.status for s in stages))
     derived_start, derived_end = derive_span(
         status, ((s.started_at, s.finished_at) for s in stages)
     )
