@@ -341,6 +341,10 @@ class Watcher:
     ``interval`` as soon as it changes. A target that errors backs off on its own, up to
     ``max_error_interval`` (default 10 * interval). Targets of batching vendors (v5) keep one
     pace per adapter so they stay in one request.
+
+    It runs no task of its own: it polls while it is iterated, so a consumer that spends long on
+    one change delays the next polls (hand slow work to a task or a queue). Closing it
+    (``aclose``, leaving ``async with``) cancels every request under way.
     """
 
     def __init__(
