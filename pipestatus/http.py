@@ -90,6 +90,10 @@ def origin_of(url: str) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+def _has_control(text: str) -> bool:
+    return any(ord(char) < 0x20 or ord(char) == 0x7F for char in text)
+
+
 class Auth:
     """A token for one header: a string, or an async callable for tokens that expire.
 
@@ -106,6 +110,8 @@ class Auth:
         if isinstance(token, str):
             if not token.strip():
                 raise ValueError("token must not be empty")
+            if _has_control(token):
+                raise ValueError("token must not contain control characters (CR, LF, ...)")
             self._token, self._provider = token, None
         elif callable(token):
             self._token, self._provider = None, token
@@ -141,6 +147,10 @@ class Auth:
             ) from None
         if not isinstance(token, str) or not token.strip():  # type: ignore[redundant-expr]
             raise PipestatusError(f"the token provider for {self.header} returned no token")
+        if _has_control(token):
+            raise PipestatusError(
+                f"the token provider for {self.header} returned control characters"
+            )
         return token
 
     def __repr__(self) -> str:
@@ -177,6 +187,11 @@ class Endpoint:
             _ = parts.port
         except ValueError:
             raise ValueError(f"base URL has an invalid port: {base_url!r}") from None
+        try:
+            # What the socket layer will do with the host: IDNA-encode it (empty labels fail).
+            parts.hostname.encode("idna")
+        except (ValueError, UnicodeError):
+            raise ValueError(f"base URL has an invalid host: {base_url!r}") from None
         normalized = f"{parts.scheme.lower()}://{parts.netloc}{parts.path.rstrip('/')}"
         return cls(vendor=vendor, base_url=normalized, auth=auth)
 
@@ -365,6 +380,11 @@ class Transport:
                 ),
                 trust_env=False,
             )
+            # aiohttp quietly resends an idempotent request once when a kept-alive connection
+            # turns out dead (PITFALLS.md), which would break "retries=N: at most N+1
+            # attempts". Its own test utilities switch that off the same way.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
 
     async def close(self) -> None:
         self._open = False
@@ -550,6 +570,7 @@ class Transport:
             data=body,
             headers=headers,
             allow_redirects=False,
+            raise_for_status=False,  # a caller's session may say otherwise: statuses are ours
             ssl=self._ssl_option(),
         ) as resp:
             location = resp.headers.get("Location")

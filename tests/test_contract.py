@@ -10,6 +10,7 @@ import logging
 import tracemalloc
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 
 from pipestatus import Client, Run, Status
@@ -424,3 +425,57 @@ async def test_no_token_in_debug_logs(
             await repo.latest_run(REPO, 99)
     assert any("latest-jobs" in r.getMessage() for r in caplog.records)
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
+
+
+# --- found in review ----------------------------------------------------------------------------
+
+
+async def test_retries_zero_means_one_request_even_on_a_dead_keep_alive() -> None:
+    """aiohttp's own hidden resend is off: retries=0 sends one request, whatever the socket."""
+    body = b'{"id": 6, "status": "success", "stages": []}'
+    seen: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answered = 0
+        while not reader.at_eof():
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            seen.append(head.split(b"\r\n")[0])
+            if answered:  # the second request on a kept-alive connection: drop it unanswered
+                break
+            answered += 1
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with Client(retries=0, conditional=False) as client:
+            repo = client.codearts_repo(f"http://127.0.0.1:{port}", token=TOKEN)
+            await repo.latest_run(REPO, PIPE)
+            seen.clear()
+            with pytest.raises(TransportError):
+                await repo.latest_run(REPO, PIPE)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert len(seen) == 1
+
+
+async def test_caller_session_raising_for_status_still_gets_our_errors(
+    server: VendorServer,
+) -> None:
+    """A caller's session with raise_for_status=True still yields NotFoundError, unretried."""
+    async with (
+        aiohttp.ClientSession(raise_for_status=True) as session,
+        Client(session=session, sleep=_no_sleep) as client,
+    ):
+        with pytest.raises(NotFoundError):
+            await client.codearts_repo(server.url, token=TOKEN).latest_run(REPO, 99)
+    assert server.request_count == 1

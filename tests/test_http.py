@@ -1349,3 +1349,37 @@ async def test_adapter_outside_client_raises(
         if session is not None:
             await session.close()
     assert mocked.requests == {}
+
+
+# --- found in review ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("total", ["²", "①", "-1", "1e3", "9" * 40], ids=repr)
+async def test_unreadable_x_total_is_ignored(
+    mocked: aioresponses, sleep: FakeSleep, total: str
+) -> None:
+    """An X-Total that is not a plain number is ignored: paging stops at the short page."""
+    mocked.get(
+        JOBS, payload=load_fixture("codearts_repo", "jobs-200.json"), headers={"X-Total": total}
+    )
+    async with Client(sleep=sleep) as client:
+        jobs = await client.codearts_repo(REPO_BASE, token=TOKEN).jobs(1, 2)
+    assert len(jobs) == 1
+
+
+@pytest.mark.parametrize("token", ["tok\r\nX-Injected: 1", "tok\nen", "tok\x00", "tok\x7f"])
+def test_token_with_control_characters_is_refused(token: str) -> None:
+    """A token that would inject a header is a ValueError from the factory, not at send time."""
+    client = Client()
+    with pytest.raises(ValueError, match="control characters") as caught:
+        client.codearts_repo(REPO_BASE, token=token)
+    assert token not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://a..b", "http://" + "x" * 64 + ".example", "ftp://host", "http://u:p@host"]
+)
+def test_unusable_base_url_is_refused_by_the_factory(url: str) -> None:
+    """A base URL whose host cannot be resolved as written is a ValueError at once."""
+    with pytest.raises(ValueError, match="base URL"):
+        Client().yunxiao(url, token=TOKEN)

@@ -186,9 +186,10 @@ def _ids(repository_id: int | str, pipeline_id: int | str) -> tuple[str, str]:
 
 
 def _total(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value.strip()[:19])
+    text = (value or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return None  # unreadable: paging then stops at a short page
+    return int(text)
 
 
 class CodeArtsRepo(Adapter):
