@@ -26,6 +26,7 @@ from pipestatus.errors import (
     ForbiddenError,
     NotFoundError,
     PipestatusError,
+    RateLimitedError,
     WaitTimeout,
 )
 from pipestatus.http import Auth, Endpoint, Session, TokenProvider, Transport
@@ -329,6 +330,7 @@ class _State:
     failures: int = 0
     rounds: int = 0
     in_flight: bool = False
+    factor: float | None = None  # the jitter shared by a batch this target was polled in
 
 
 class Watcher:
@@ -374,6 +376,8 @@ class Watcher:
         self._heap: list[tuple[float, int, Target]] = []
         self._seq = 0
         self._ready: deque[Change] = deque()
+        self._results: deque[tuple[Target, Outcome]] = deque()
+        self._batching: dict[Adapter, set[Target]] = {}
         self._inflight: set[asyncio.Task[dict[Target, Outcome]]] = set()
         self._wake: asyncio.Future[None] | None = None
         self._closed = False
@@ -394,6 +398,8 @@ class Watcher:
         if target in self._states:
             return
         state = self._states[target] = _State(due=0.0, delay=self.interval)
+        if target.source.batches:
+            self._batching.setdefault(target.source, set()).add(target)
         self._schedule(target, state, 0.0)
         self._poke()
 
@@ -401,6 +407,9 @@ class Watcher:
         """Stop watching ``target``; a request already under way is left to finish unread."""
         self._states.pop(target, None)
         self._logged.pop(target, None)
+        group = self._batching.get(target.source)  # type: ignore[call-overload]
+        if group is not None:
+            group.discard(target)
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -431,10 +440,11 @@ class Watcher:
         while not self._ready:
             if self._closed:
                 raise StopAsyncIteration
+            if self._results:
+                self._absorb(loop.time())
+                continue
             now = loop.time()
-            due = self._pop_due(now)
-            if due:
-                self._inflight.add(asyncio.create_task(self._client.poll(due)))
+            self._launch(self._pop_due(now))
             if self._wake is None or self._wake.done():
                 self._wake = loop.create_future()
             timeout = max(0.0, self._heap[0][0] - now) if self._heap else None
@@ -445,7 +455,7 @@ class Watcher:
             for task in done:
                 if task in self._inflight:
                     self._inflight.discard(task)
-                    self._absorb(task.result(), loop.time())
+                    task.result()  # results arrived one by one; this surfaces a bug, if any
         return self._ready.popleft()
 
     # --- scheduling -----------------------------------------------------------------------------
@@ -469,24 +479,49 @@ class Watcher:
                 continue  # removed, or a stale entry
             state.in_flight = True
             due.append(target)
+        # A healthy target of a batching vendor brings along its adapter's other healthy
+        # targets due within one interval: added at another time or back from an error, they
+        # join the same request (it costs nothing) and keep its pace from then on.
+        for source in {t.source for t in due if t.source.batches and not self._states[t].failures}:
+            for other in self._batching.get(source, ()):  # type: ignore[call-overload]
+                state = self._states[other]
+                if not state.in_flight and not state.failures and state.due <= now + self.interval:
+                    state.in_flight = True
+                    due.append(other)
         return due
 
-    def _absorb(self, results: dict[Target, Outcome], now: float) -> None:
-        # One jitter draw per batching adapter keeps its targets in one request.
-        shared: dict[Adapter, float] = {}
-        for target, outcome in results.items():
-            state = self._states.get(target)
-            if state is None:
-                continue
-            self._observe(target, state, outcome)
+    def _launch(self, due: list[Target]) -> None:
+        """One task per adapter; each result comes back on its own as soon as it is known, so
+        a slow target never holds back the others."""
+        groups: dict[Adapter, list[Target]] = {}
+        for target in due:
             source = target.source
             assert isinstance(source, Adapter)
+            groups.setdefault(source, []).append(target)
+        for source, group in groups.items():
             if source.batches:
-                factor = shared.setdefault(source, self._jitter(state))
-                delay = self.interval if state.failures == 0 else state.delay
+                # One jitter draw for the whole batch keeps its targets in one request.
+                factor = self._jitter(self._states[group[0]])
+                for target in group:
+                    self._states[target].factor = factor
+            task = asyncio.create_task(source.poll_targets(group, on_result=self._deliver))
+            self._inflight.add(task)
+
+    def _deliver(self, target: Target, outcome: Outcome) -> None:
+        self._results.append((target, outcome))
+        self._poke()
+
+    def _absorb(self, now: float) -> None:
+        while self._results:
+            target, outcome = self._results.popleft()
+            state = self._states.get(target)
+            if state is None or not state.in_flight:
+                continue  # removed meanwhile, or a late answer for a target re-added since
+            self._observe(target, state, outcome)
+            if target.source.batches and not state.failures:
+                factor, delay = state.factor or self._jitter(state), self.interval
             else:
-                factor = self._jitter(state)
-                delay = state.delay
+                factor, delay = self._jitter(state), state.delay
             state.rounds += 1
             self._schedule(target, state, now + delay * factor)
 
@@ -503,6 +538,9 @@ class Watcher:
                 state.delay = cap
             else:
                 state.delay = min(cap, self.interval * 2 ** min(state.failures - 1, 16))
+            if isinstance(outcome, RateLimitedError) and outcome.retry_after is not None:
+                # The server said when to come back: that wins, even past our own cap.
+                state.delay = max(state.delay, outcome.retry_after)
             self._log_error(target, outcome)
             if self.errors and not _same_error(state.shown, outcome):
                 self._ready.append(
@@ -515,6 +553,7 @@ class Watcher:
         if state.failures:
             logger.info("%r is readable again", target)
             self._logged.pop(target, None)
+            state.delay = self.interval  # back to the normal pace, not the error backoff
         state.failures = 0
         sig = signature(outcome)
         if state.run is not None and sig == state.sig:

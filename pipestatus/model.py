@@ -93,6 +93,9 @@ class _Source(Hashable, Protocol):
     @property
     def origin(self) -> str: ...
 
+    @property
+    def batches(self) -> bool: ...
+
 
 @attrs.frozen(kw_only=True)
 class Target:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -392,3 +393,68 @@ async def test_a_finish_is_announced_once_per_run(server: VendorServer) -> None:
         ChangeKind.MOVED,  # EXPLODED: an unknown word, read as pending
         ChangeKind.MOVED,  # back to the failure already announced
     ]
+
+
+async def test_slow_target_does_not_hold_back_the_others(server: VendorServer) -> None:
+    """While one target's request hangs, the others' changes still arrive."""
+    server.add_yunxiao_pipeline("good", sim(1, "running"))
+    server.add_yunxiao_pipeline("bad", sim(1, "running"))
+    hang = server.fault(vendor="yunxiao", pipeline="bad", hang=True)
+    async with Client(timeout=30) as client:
+        flow = client.yunxiao(server.url, token=TOKEN)
+        good, bad = flow.target("good"), flow.target("bad")
+        async with client.watcher([good, bad], interval=0.01) as watcher:
+            (first,) = await collect(watcher, 1, guard=5)
+            assert first.target == good
+            assert server.in_flight == 1  # "bad" is still hanging
+            hang.release()
+            (second,) = await collect(watcher, 1)
+            assert second.target == bad
+
+
+async def test_recovered_target_returns_to_the_normal_pace(server: VendorServer) -> None:
+    """After an error streak, an unchanged running pipeline is polled at ``interval`` again."""
+    server.add_yunxiao_pipeline("7", sim(1, "running"))
+    async with Client(retries=0) as client:
+        target = client.yunxiao(server.url, token=TOKEN).target("7")
+        watcher = client.watcher([target], interval=0.01, max_error_interval=60)
+        async with watcher:
+            await collect(watcher, 1)
+            state = watcher._states[target]
+            server.fault(vendor="yunxiao", status=503, times=4)
+            async with draining(watcher):
+                await until(lambda: state.failures >= 4)
+                await until(lambda: state.failures == 0)
+            assert state.delay == pytest.approx(0.01)
+
+
+async def test_watch_honours_retry_after(server: VendorServer) -> None:
+    """A 429's Retry-After sets the target's next poll, even past max_error_interval."""
+    server.add_yunxiao_pipeline("7", sim(1, "running"))
+    server.fault(vendor="yunxiao", status=429, retry_after=20)
+    async with Client(max_retry_wait=1) as client:
+        target = client.yunxiao(server.url, token=TOKEN).target("7")
+        watcher = client.watcher([target], interval=0.01, errors=True, max_error_interval=1)
+        async with watcher:
+            (change,) = await collect(watcher, 1)
+            assert change.kind is ChangeKind.ERROR
+            assert watcher._states[target].delay >= 20
+    assert server.request_count == 1
+
+
+async def test_v5_targets_added_one_by_one_share_batch_calls(server: VendorServer) -> None:
+    """v5 targets added to a running watch at different times end up in one batch request."""
+    for i in range(10):
+        server.add_v5_pipeline("proj", f"p{i}", sim(1, "running"))
+    async with Client() as client:
+        pipe = client.codearts_pipeline(server.url, project_id="proj", token=TOKEN)
+        async with client.watcher([pipe.target("p0")], interval=0.05) as watcher:
+            await collect(watcher, 1)
+            for i in range(1, 10):
+                watcher.add(pipe.target(f"p{i}"))
+                await collect(watcher, 1)
+            server.reset_stats()
+            async with draining(watcher):
+                await until(lambda: server.request_count >= 3)
+    sizes = [len(json.loads(r.body)) for r in server.requests[:3]]
+    assert sizes == [10, 10, 10]

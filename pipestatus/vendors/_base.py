@@ -17,6 +17,8 @@ __all__ = ["Adapter", "int_id", "segment", "string_id"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+#: Called with each target's outcome as soon as it is known.
+OnResult = Callable[[Target, "Run | PipestatusError"], None]
 
 INT32_MAX: Final = 2_147_483_647
 MAX_ID_LENGTH: Final = 256
@@ -72,6 +74,9 @@ class Adapter:
     #: Adapters whose targets are fetched together (one request for many) set this.
     batches: ClassVar[bool] = False
 
+    def __hash__(self) -> int:
+        return id(self)  # identity, as for any object: a target's adapter is that one object
+
     def __init__(self, transport: Transport, endpoint: Endpoint, *, conditional: bool) -> None:
         self._transport = transport
         self._endpoint = endpoint
@@ -100,9 +105,11 @@ class Adapter:
         """The latest run of one target of this adapter."""
         raise NotImplementedError
 
-    async def poll_targets(self, targets: Sequence[Target]) -> dict[Target, Run | PipestatusError]:
+    async def poll_targets(
+        self, targets: Sequence[Target], *, on_result: OnResult | None = None
+    ) -> dict[Target, Run | PipestatusError]:
         """Every target's run or error; one request per target, all at once (the transport
-        bounds the concurrency)."""
+        bounds the concurrency). ``on_result`` hears each outcome as soon as it is known."""
 
         unique = list(dict.fromkeys(targets))
         results: dict[Target, Run | PipestatusError] = {}
@@ -112,7 +119,10 @@ class Adapter:
             # A few workers share one iterator, so 10,000 targets cost max_concurrency tasks,
             # not 10,000 (the transport's limit would hold the rest waiting anyway).
             for target in pending:
-                results[target] = await contained(self.fetch(target), vendor=self.vendor)
+                outcome = await contained(self.fetch(target), vendor=self.vendor)
+                results[target] = outcome
+                if on_result is not None:
+                    on_result(target, outcome)
 
         workers = min(len(unique), self._transport.max_concurrency)
         await asyncio.gather(*(worker() for _ in range(workers)))

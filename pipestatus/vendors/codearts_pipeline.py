@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
 
 import attrs
@@ -25,7 +25,7 @@ from pipestatus.errors import NotFoundError, PipestatusError, ResponseError
 from pipestatus.http import Endpoint, Transport
 from pipestatus.model import Run, Stage, Target
 from pipestatus.status import Status, StatusTable
-from pipestatus.vendors._base import Adapter, contained, decode, segment, string_id
+from pipestatus.vendors._base import Adapter, OnResult, contained, decode, segment, string_id
 
 __all__ = ["STATUS", "VENDOR", "BatchResult", "CodeArtsPipeline", "parse_batch", "parse_run"]
 
@@ -255,15 +255,25 @@ class CodeArtsPipeline(Adapter):
         return {key: run for key, run in results.items() if isinstance(run, Run)}
 
     async def _gather(
-        self, pipeline_ids: Iterable[str]
+        self,
+        pipeline_ids: Iterable[str],
+        on_batch: Callable[[dict[str, Run | PipestatusError]], None] | None = None,
     ) -> tuple[dict[str, Run | PipestatusError], set[str]]:
-        """Every pipeline's outcome, and which pipelines the answers left out."""
+        """Every pipeline's outcome, and which pipelines the answers left out; ``on_batch``
+        hears each batch's outcomes as soon as that batch is answered."""
         if isinstance(pipeline_ids, str):
             raise TypeError("pipeline_ids must be a collection of IDs, not one string")
         ids = list(dict.fromkeys(string_id(value, "pipeline_id") for value in pipeline_ids))
         chunks = [ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size)]
         omitted: set[str] = set()
-        answers = await asyncio.gather(*(self._batch(chunk, omitted) for chunk in chunks))
+
+        async def one(chunk: list[str]) -> dict[str, Run | PipestatusError]:
+            answer = await self._batch(chunk, omitted)
+            if on_batch is not None:
+                on_batch(answer)
+            return answer
+
+        answers = await asyncio.gather(*(one(chunk) for chunk in chunks))
         return {key: value for answer in answers for key, value in answer.items()}, omitted
 
     async def fetch(self, target: Target) -> Run:
@@ -274,11 +284,19 @@ class CodeArtsPipeline(Adapter):
             raise outcome
         return outcome
 
-    async def poll_targets(self, targets: Sequence[Target]) -> dict[Target, Run | PipestatusError]:
+    async def poll_targets(
+        self, targets: Sequence[Target], *, on_result: OnResult | None = None
+    ) -> dict[Target, Run | PipestatusError]:
         for target in targets:
             self._own(target)
         by_id = {target.ids[0]: target for target in targets}
-        results = await self.latest_results(by_id)
+
+        def heard(answer: dict[str, Run | PipestatusError]) -> None:
+            if on_result is not None:
+                for key, outcome in answer.items():
+                    on_result(by_id[key], outcome)
+
+        results, _ = await self._gather(by_id, heard)
         return {by_id[key]: outcome for key, outcome in results.items()}
 
     async def _ask(self, chunk: list[str]) -> BatchResult:
