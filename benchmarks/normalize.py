@@ -16,14 +16,13 @@ sys.path.insert(0, str(ROOT))
 
 from pipestatus._normalize import (  # noqa: E402
     derive_span,
-    derive_status,
     first_set,
     ordered,
     strip_quote,
 )
 from pipestatus._time import parse_time  # noqa: E402
 from pipestatus.model import Job, Run, Stage  # noqa: E402
-from pipestatus.status import Status, StatusTable  # noqa: E402
+from pipestatus.status import Status, StatusTable, aggregate  # noqa: E402
 from pipestatus.vendors import codearts_pipeline, codearts_repo, yunxiao  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -70,7 +69,7 @@ def v4_baseline(payload: dict[str, Any]) -> Run:
         sid, sname = _id(s["id"]), s.get("name")
         jobs = tuple(v4_job(j, sid, sname) for j in s.get("jobs") or ())
         status, raw = _status(
-            codearts_repo.STATUS, s.get("status"), derive_status(j.status for j in jobs)
+            codearts_repo.STATUS, s.get("status"), aggregate(j.status for j in jobs)
         )
         start, end = derive_span(status, ((j.started_at, j.finished_at) for j in jobs))
         stages.append(
@@ -86,7 +85,7 @@ def v4_baseline(payload: dict[str, Any]) -> Run:
             )
         )
     status, raw = _status(
-        codearts_repo.STATUS, payload.get("status"), derive_status(s.status for s in stages)
+        codearts_repo.STATUS, payload.get("status"), aggregate(s.status for s in stages)
     )
     start, end = derive_span(status, ((s.started_at, s.finished_at) for s in stages))
     all_jobs = [j for s in stages for j in s.jobs]
@@ -132,7 +131,7 @@ def v5_baseline(item: dict[str, Any]) -> Run:
                 finished_at=parse_time(s.get("end_time"), vendor=V, field="stage.end_time"),
             )
         )
-    status, raw = _status(table, item.get("status"), derive_status(s.status for s in stages))
+    status, raw = _status(table, item.get("status"), aggregate(s.status for s in stages))
     start = parse_time(item.get("start_time"), vendor=V, field="start_time")
     end = parse_time(item.get("end_time"), vendor=V, field="end_time")
     if start is None or (end is None and status.is_terminal):
@@ -187,7 +186,7 @@ def yunxiao_baseline(payload: dict[str, Any]) -> Run:
                     stage_name=name,
                 )
             )
-        status, raw = _status(table, info.get("status"), derive_status(j.status for j in jobs))
+        status, raw = _status(table, info.get("status"), aggregate(j.status for j in jobs))
         start = parse_time(info.get("startTime"), vendor=V, field="stageInfo.startTime")
         end = parse_time(info.get("endTime"), vendor=V, field="stageInfo.endTime")
         d_start, d_end = derive_span(status, ((j.started_at, j.finished_at) for j in jobs))
@@ -203,7 +202,7 @@ def yunxiao_baseline(payload: dict[str, Any]) -> Run:
                 jobs=tuple(jobs),
             )
         )
-    status, raw = _status(table, payload.get("status"), derive_status(s.status for s in stages))
+    status, raw = _status(table, payload.get("status"), aggregate(s.status for s in stages))
     _, d_end = derive_span(status, ((s.started_at, s.finished_at) for s in stages))
     mode = payload.get("triggerMode")
     run_id = payload.get("pipelineRunId")

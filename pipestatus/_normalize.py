@@ -6,16 +6,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from pipestatus.status import Status, aggregate
+from pipestatus.status import Status
 
-__all__ = ["derive_span", "derive_status", "first_set", "ordered", "strip_quote"]
+__all__ = ["derive_span", "first_set", "ordered", "strip_quote"]
 
 T = TypeVar("T")
-
-
-def derive_status(children: Iterable[Status]) -> Status:
-    """A parent's status from its children's (the rule in ``pipestatus.status``)."""
-    return aggregate(children)
 
 
 def derive_span(

@@ -225,7 +225,6 @@ class Client:
     ) -> Watcher:
         """A :class:`Watcher` over ``targets``; use it with ``async with`` and ``async for``."""
         return Watcher(
-            self,
             targets,
             interval=interval,
             idle_interval=idle_interval,
@@ -351,7 +350,6 @@ class Watcher:
 
     def __init__(
         self,
-        client: Client,
         targets: Iterable[Target] = (),
         *,
         interval: float = 30.0,
@@ -362,7 +360,6 @@ class Watcher:
     ) -> None:
         if not (interval > 0 and math.isfinite(interval)):
             raise ValueError("interval must be a positive number of seconds")
-        self._client = client
         self.interval = interval
         self.idle_interval = max(
             interval, idle_interval if idle_interval is not None else 10 * interval

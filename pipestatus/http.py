@@ -370,7 +370,7 @@ class Transport:
             connector = aiohttp.TCPConnector(
                 limit=self.max_concurrency,
                 limit_per_host=self.max_per_host or 0,
-                ssl=self._ssl_option(),
+                ssl=self._verify,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -395,9 +395,6 @@ class Transport:
     @property
     def closed(self) -> bool:
         return not self._open or self._session is None or self._session.closed
-
-    def _ssl_option(self) -> bool | ssl.SSLContext:
-        return self._verify
 
     # --- one logical request --------------------------------------------------------------------
 
@@ -571,7 +568,7 @@ class Transport:
             headers=headers,
             allow_redirects=False,
             raise_for_status=False,  # a caller's session may say otherwise: statuses are ours
-            ssl=self._ssl_option(),
+            ssl=self._verify,
         ) as resp:
             location = resp.headers.get("Location")
             if resp.status in _REDIRECTS and location:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
+
+from pipestatus.testing import VendorServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -19,6 +23,25 @@ def load_fixture(vendor: str, name: str) -> Any:
 
 def fixture_bytes(vendor: str, name: str) -> bytes:
     return (FIXTURES / vendor / name).read_bytes()
+
+
+def json_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a nested value of decoded JSON (the root is ``()``), for mutating it."""
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found += json_paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found += json_paths(child, (*prefix, index))
+    return found
+
+
+@pytest.fixture
+async def foreign() -> AsyncIterator[VendorServer]:
+    """Another origin on 127.0.0.1, for redirect tests: it records whatever reaches it."""
+    async with VendorServer(token="foreign-token") as srv:
+        yield srv
 
 
 def _patch_aioresponses() -> None:

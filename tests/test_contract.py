@@ -60,13 +60,6 @@ async def server() -> AsyncIterator[VendorServer]:
 
 
 @pytest.fixture
-async def foreign() -> AsyncIterator[VendorServer]:
-    """Another origin, for redirect tests: it records whatever reaches it."""
-    async with VendorServer(token="foreign-token") as srv:
-        yield srv
-
-
-@pytest.fixture
 async def client() -> AsyncIterator[Client]:
     async with Client(timeout=2.0, retries=2, sleep=_no_sleep) as c:
         yield c

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from aioresponses import aioresponses
-from conftest import load_fixture
+from conftest import json_paths, load_fixture
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -81,17 +81,6 @@ json_values = st.recursive(
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, child in value.items():
-            found += _paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            found += _paths(child, (*prefix, index))
-    return found
-
-
 def _deep(value: Any, depth: int) -> Any:
     for _ in range(depth):
         value = {"stages": [value]}
@@ -104,7 +93,7 @@ def payloads(draw: st.DrawFn, *, huge: int = 300_000, base: str | None = None) -
     retyped, made huge or deep."""
     payload = copy.deepcopy(_LOADED[base or draw(st.sampled_from(sorted(_LOADED)))])
     for _ in range(draw(st.integers(0, 3))):
-        path = draw(st.sampled_from(_paths(payload)))
+        path = draw(st.sampled_from(json_paths(payload)))
         action = draw(st.sampled_from(["replace", "delete", "retype", "huge", "deep"]))
         if not path:
             payload = draw(json_values) if action == "replace" else [payload]
@@ -446,7 +435,7 @@ def test_real_server_mutated_payloads_end_in_a_model_or_an_error() -> None:
                 def mutate(payload: Any) -> Any:
                     rng = random.Random(seed)
                     for _ in range(rounds):
-                        paths = _paths(payload)
+                        paths = json_paths(payload)
                         path = rng.choice(paths)
                         value: Any = copy.deepcopy(rng.choice(MUTANTS))
                         if not path:

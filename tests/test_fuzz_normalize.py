@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import load_fixture
+from conftest import json_paths, load_fixture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -104,18 +104,6 @@ json_values = st.recursive(
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every path to a nested value (the root is ``()``)."""
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, child in value.items():
-            found += _paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            found += _paths(child, (*prefix, index))
-    return found
-
-
 def _nest(value: Any, depth: int) -> Any:
     for level in range(depth):
         value = [value] if level % 2 else {"stages": value}
@@ -141,7 +129,7 @@ def mutated(draw: st.DrawFn, base: Any) -> Any:
     """``base`` with a few nested values replaced, deleted, retyped, made huge or deep."""
     payload = copy.deepcopy(base)
     for _ in range(draw(st.integers(1, 3))):
-        paths = _paths(payload)
+        paths = json_paths(payload)
         path = draw(st.sampled_from(paths))
         action = draw(
             st.sampled_from(["replace", "delete", "retype", "huge", "deep", "null", "empty"])

@@ -69,13 +69,6 @@ async def server() -> AsyncIterator[VendorServer]:
 
 
 @pytest.fixture
-async def foreign() -> AsyncIterator[VendorServer]:
-    """A second origin: it records whatever reaches it."""
-    async with VendorServer(token="foreign-token") as srv:
-        yield srv
-
-
-@pytest.fixture
 async def third() -> AsyncIterator[VendorServer]:
     """A third origin, the end of a redirect chain."""
     async with VendorServer(token="third-token") as srv:

@@ -74,9 +74,6 @@ class Adapter:
     #: Adapters whose targets are fetched together (one request for many) set this.
     batches: ClassVar[bool] = False
 
-    def __hash__(self) -> int:
-        return id(self)  # identity, as for any object: a target's adapter is that one object
-
     def __init__(self, transport: Transport, endpoint: Endpoint, *, conditional: bool) -> None:
         self._transport = transport
         self._endpoint = endpoint

@@ -18,13 +18,13 @@ from typing import Any, Final
 
 import attrs
 
-from pipestatus._normalize import derive_span, derive_status, ordered
+from pipestatus._normalize import derive_span, ordered
 from pipestatus._time import parse_time
 from pipestatus._wire import WireId, json_type, make_converter, structure
 from pipestatus.errors import NotFoundError, PipestatusError, ResponseError
 from pipestatus.http import Endpoint, Transport
 from pipestatus.model import Run, Stage, Target
-from pipestatus.status import Status, StatusTable
+from pipestatus.status import Status, StatusTable, aggregate
 from pipestatus.vendors._base import Adapter, OnResult, contained, decode, segment, string_id
 
 __all__ = ["STATUS", "VENDOR", "BatchResult", "CodeArtsPipeline", "parse_batch", "parse_run"]
@@ -124,7 +124,7 @@ def to_run(wire: WirePipelineLatestRun) -> Run:
         to_stage(stage, order)
         for order, stage in enumerate(ordered(wire.stage_status_list or [], lambda s: s.sequence))
     )
-    status, raw = STATUS.read(wire.status, derive_status(s.status for s in stages))
+    status, raw = STATUS.read(wire.status, aggregate(s.status for s in stages))
     started = parse_time(wire.start_time, vendor=VENDOR, field="start_time")
     finished = parse_time(wire.end_time, vendor=VENDOR, field="end_time")
     if started is None or (finished is None and status.is_terminal):

@@ -16,12 +16,12 @@ from typing import Any, Final
 
 import attrs
 
-from pipestatus._normalize import derive_span, derive_status, first_set, ordered, strip_quote
+from pipestatus._normalize import derive_span, first_set, ordered, strip_quote
 from pipestatus._time import parse_time
 from pipestatus._wire import WIRE_KEY, WireId, make_converter, structure
 from pipestatus.errors import ResponseError
 from pipestatus.model import Job, Run, Stage, Target
-from pipestatus.status import Status, StatusTable
+from pipestatus.status import Status, StatusTable, aggregate
 from pipestatus.vendors._base import Adapter, decode, int_id
 
 __all__ = [
@@ -117,7 +117,7 @@ def to_job(wire: WireJob, *, stage_id: str | None, stage_name: str | None) -> Jo
 
 def to_stage(wire: WireStage, order: int) -> Stage:
     jobs = tuple(to_job(job, stage_id=wire.id, stage_name=wire.name) for job in wire.jobs or ())
-    status, raw = STATUS.read(wire.status, derive_status(j.status for j in jobs))
+    status, raw = STATUS.read(wire.status, aggregate(j.status for j in jobs))
     started, finished = derive_span(status, ((j.started_at, j.finished_at) for j in jobs))
     return Stage(
         id=wire.id,
@@ -136,7 +136,7 @@ def to_run(wire: WireLatestJobs) -> Run:
         to_stage(stage, order)
         for order, stage in enumerate(ordered(wire.stages or [], lambda s: s.sort_id))
     )
-    status, raw = STATUS.read(wire.status, derive_status(s.status for s in stages))
+    status, raw = STATUS.read(wire.status, aggregate(s.status for s in stages))
     # v4 has no run times: start = earliest stage start, end = latest stage end once terminal.
     started, finished = derive_span(status, ((s.started_at, s.finished_at) for s in stages))
     jobs = [job for stage in stages for job in stage.jobs]

@@ -18,12 +18,12 @@ from typing import Any, Final
 
 import attrs
 
-from pipestatus._normalize import derive_span, derive_status, first_set
+from pipestatus._normalize import derive_span, first_set
 from pipestatus._time import parse_time
 from pipestatus._wire import WireId, make_converter, structure
 from pipestatus.http import Endpoint, Transport
 from pipestatus.model import Job, Run, Stage, Target
-from pipestatus.status import Status, StatusTable
+from pipestatus.status import Status, StatusTable, aggregate
 from pipestatus.vendors._base import Adapter, segment, string_id
 
 __all__ = ["STATUS", "TRIGGER_MODES", "VENDOR", "YunxiaoFlow", "parse_latest_run"]
@@ -138,7 +138,7 @@ def to_stage(wire: WireStage, order: int, ref: str | None) -> Stage:
     jobs = tuple(
         to_job(job, stage_id=stage_id, stage_name=name, ref=ref) for job in info.jobs or ()
     )
-    status, raw = STATUS.read(info.status, derive_status(j.status for j in jobs))
+    status, raw = STATUS.read(info.status, aggregate(j.status for j in jobs))
     started = parse_time(info.start_time, vendor=VENDOR, field="stageInfo.startTime")
     finished = parse_time(info.end_time, vendor=VENDOR, field="stageInfo.endTime")
     derived_start, derived_end = derive_span(status, ((j.started_at, j.finished_at) for j in jobs))
@@ -158,7 +158,7 @@ def to_run(wire: WireLatestRun) -> Run:
     ref = first_set(source.data.branch for source in wire.sources or () if source.data)
     # No sequence field: stages keep their payload order.
     stages = tuple(to_stage(stage, order, ref) for order, stage in enumerate(wire.stages or ()))
-    status, raw = STATUS.read(wire.status, derive_status(s.status for s in stages))
+    status, raw = STATUS.read(wire.status, aggregate(s.status for s in stages))
     derived_start, derived_end = derive_span(
         status, ((s.started_at, s.finished_at) for s in stages)
     )
