@@ -70,10 +70,10 @@ from typing import Any
 import aiohttp
 
 from pipestatus import Client, Target
-from pipestatus.client import Watcher
 from pipestatus.errors import PipestatusError
 from pipestatus.http import USER_AGENT
 from pipestatus.vendors.codearts_pipeline import BATCH_SIZE
+from pipestatus.watch import Watcher
 
 TOKEN = "bench-token"
 CONCURRENCY = 64

@@ -20,7 +20,6 @@ import aiohttp
 import pytest
 
 from pipestatus import Client, Run, Stage, Status
-from pipestatus._config import Followed
 from pipestatus.cli import (
     CCTRAY,
     cctray_project,
@@ -30,6 +29,7 @@ from pipestatus.cli import (
     render_cctray,
     render_table,
 )
+from pipestatus.cli.config import Followed
 from pipestatus.errors import NotFoundError
 from pipestatus.testing import SimJob, SimRun, SimStage, VendorServer
 

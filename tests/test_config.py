@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pipestatus import Client
-from pipestatus._config import (
+from pipestatus.cli.config import (
     EXAMPLE,
     Config,
     ConfigError,

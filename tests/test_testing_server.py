@@ -26,7 +26,7 @@ from pipestatus.testing import (
     make_fleet,
 )
 
-ROOT = Path(pipestatus.testing.__file__).resolve().parents[1]  # for the subprocess
+ROOT = Path(pipestatus.__file__).resolve().parents[1]  # for the subprocess
 TOKEN = "secret-token"
 V4 = {"X-Auth-Token": TOKEN}
 YX = {"x-yunxiao-token": TOKEN}

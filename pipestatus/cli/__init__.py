@@ -31,7 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from pipestatus._config import (
+from pipestatus._version import __version__
+from pipestatus.cli.config import (
     EXAMPLE,
     Config,
     ConfigError,
@@ -41,7 +42,6 @@ from pipestatus._config import (
     resolve_tokens,
     setup_problems,
 )
-from pipestatus._version import __version__
 from pipestatus.client import Client
 from pipestatus.errors import PipestatusError
 from pipestatus.model import Change, Job, Run, Stage, Target
