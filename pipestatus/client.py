@@ -13,8 +13,10 @@ import logging
 import ssl
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
+from pipestatus._sansio import Endpoint
+from pipestatus._transport import Transport
 from pipestatus.errors import (
     AuthError,
     ForbiddenError,
@@ -22,33 +24,42 @@ from pipestatus.errors import (
     PipestatusError,
     WaitTimeout,
 )
-from pipestatus.http import Auth, Endpoint, Session, TokenProvider, Transport
+from pipestatus.http import AiohttpDriver, Session
 from pipestatus.model import Change, Run, Target
-from pipestatus.status import Status
-from pipestatus.vendors import codearts_pipeline, codearts_repo, yunxiao
+from pipestatus.vendors import Factories
 from pipestatus.vendors._base import Adapter
 from pipestatus.watch import Watcher
+
+if TYPE_CHECKING:
+    from pipestatus.auth import Auth
+    from pipestatus.vendors._spec import VendorSpec
 
 __all__ = ["Client"]
 
 logger = logging.getLogger(__name__)
 
 Outcome = Run | PipestatusError
+A = TypeVar("A", bound=Adapter[Any])
+O = TypeVar("O")  # noqa: E741 - an adapter's options class
 
-_FAILURES: Final = frozenset({Status.FAILED, Status.TIMEDOUT})
-#: Errors that will not go away by asking again soon: watched with the longest backoff.
+#: Errors that will not go away by asking again soon: ``wait`` raises them at once.
 _PERMANENT: Final = (AuthError, ForbiddenError, NotFoundError)
 
 
-class Client:
+class Client(Factories):
     """One aiohttp session and one transport for any number of vendor accounts.
 
     Use it as an async context manager. ``timeout`` bounds each attempt (connect, redirects,
     whole body); ``retries`` is the number of retries after the first attempt; see
-    :class:`pipestatus.http.Transport` for the other options. ``verify_tls=False`` turns TLS
+    :mod:`pipestatus._transport` for the other options. ``verify_tls=False`` turns TLS
     certificate checks off (only for test hosts); an ``ssl.SSLContext`` sets your own CAs.
     ``sleep`` replaces ``asyncio.sleep`` for backoff waits (tests pass a no-op).
+
+    The adapters come from the vendors' typed factories (``client.codearts_repo(...)``,
+    ``client.codearts_pipeline(...)``, ``client.yunxiao(...)``), one per vendor module.
     """
+
+    __slots__ = ("_conditional", "_sleep", "_transport")
 
     def __init__(
         self,
@@ -66,7 +77,15 @@ class Client:
         session: Session | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        driver = AiohttpDriver(
+            timeout=timeout,
+            max_concurrency=max_concurrency,
+            max_per_host=max_per_host,
+            verify_tls=verify_tls,
+            session=session,
+        )
         self._transport = Transport(
+            driver,
             timeout=timeout,
             retries=retries,
             max_retry_wait=max_retry_wait,
@@ -75,8 +94,6 @@ class Client:
             max_per_host=max_per_host,
             backoff_base=backoff_base,
             backoff_max=backoff_max,
-            verify_tls=verify_tls,
-            session=session,
             sleep=sleep,
         )
         self._conditional = conditional
@@ -105,50 +122,9 @@ class Client:
             f"retries={t.retries}, closed={t.closed})"
         )
 
-    # --- adapters -------------------------------------------------------------------------------
-
-    def codearts_repo(
-        self, base_url: str, *, token: str | TokenProvider
-    ) -> codearts_repo.CodeArtsRepo:
-        """Huawei Cloud CodeArts Repo (API v4) at ``base_url``."""
-        endpoint = Endpoint.create(codearts_repo.VENDOR, base_url, Auth("X-Auth-Token", token))
-        return codearts_repo.CodeArtsRepo(self._transport, endpoint, conditional=self._conditional)
-
-    def codearts_pipeline(
-        self,
-        base_url: str,
-        *,
-        project_id: str,
-        token: str | TokenProvider,
-        batch_size: int = codearts_pipeline.BATCH_SIZE,
-    ) -> codearts_pipeline.CodeArtsPipeline:
-        """Huawei Cloud CodeArts Pipeline (API v5) at ``base_url``, for one project."""
-        endpoint = Endpoint.create(codearts_pipeline.VENDOR, base_url, Auth("X-Auth-Token", token))
-        return codearts_pipeline.CodeArtsPipeline(
-            self._transport,
-            endpoint,
-            project_id=project_id,
-            batch_size=batch_size,
-            conditional=self._conditional,
-        )
-
-    def yunxiao(
-        self,
-        base_url: str,
-        *,
-        token: str | TokenProvider,
-        organization_id: str | None = None,
-        region_edition: bool = False,
-    ) -> yunxiao.YunxiaoFlow:
-        """Alibaba Cloud Yunxiao Flow at ``base_url`` (see ``YunxiaoFlow`` for the path forms)."""
-        endpoint = Endpoint.create(yunxiao.VENDOR, base_url, Auth("x-yunxiao-token", token))
-        return yunxiao.YunxiaoFlow(
-            self._transport,
-            endpoint,
-            organization_id=organization_id,
-            region_edition=region_edition,
-            conditional=self._conditional,
-        )
+    def _connect(self, spec: VendorSpec[A, O], base_url: str, auth: Auth, options: O) -> A:
+        endpoint = Endpoint.create(spec.key, base_url, auth, spec.decode_error)
+        return spec.adapter(self._transport, endpoint, options, conditional=self._conditional)
 
     # --- fan-out ----------------------------------------------------------------------------------
 
@@ -159,7 +135,7 @@ class Client:
         once under ``max_concurrency``. Cancelling ``poll`` cancels all of its requests.
         """
         unique = list(dict.fromkeys(targets))
-        groups: dict[Adapter, list[Target]] = {}
+        groups: dict[Adapter[Any], list[Target]] = {}
         for target in unique:
             source = target.source
             if not isinstance(source, Adapter):

@@ -1,22 +1,31 @@
 """What every vendor adapter shares: argument checks, path segments, the conditional-request
-cache, and the default fan-out (one request per target)."""
+cache, the default fan-out (one request per target), and the seam through which the client's
+typed factories reach the registry (:class:`Connector`)."""
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, ClassVar, Final, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 from urllib.parse import quote
 
+from pipestatus._sansio import Endpoint, Sender, Validators
 from pipestatus.errors import PipestatusError, ResponseError
-from pipestatus.http import Endpoint, Transport, Validators
 from pipestatus.model import Run, Target
 
-__all__ = ["Adapter", "int_id", "segment", "string_id"]
+if TYPE_CHECKING:
+    from pipestatus.auth import Auth
+    from pipestatus.vendors._spec import VendorSpec
+
+__all__ = ["Adapter", "Connector", "int_id", "json_error", "segment", "string_id"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+O = TypeVar("O")  # noqa: E741 - an adapter's options class
+A = TypeVar("A", bound="Adapter[Any]")
 #: Called with each target's outcome as soon as it is known.
 OnResult = Callable[[Target, "Run | PipestatusError"], None]
 
@@ -59,13 +68,49 @@ def string_id(value: object, name: str) -> str:
     return value
 
 
+def json_error(
+    body: bytes, *, codes: tuple[str, ...], messages: tuple[str, ...], nested: str | None = None
+) -> tuple[str | None, str | None]:
+    """``(code, message)`` from a JSON error body: the first present key of ``codes`` and of
+    ``messages`` (strings or integers), looked up under ``nested`` when the body nests them
+    there; ``(None, None)`` for HTML, noise or a body without them."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None, None
+    if nested is not None and isinstance(data, dict) and isinstance(data.get(nested), dict):
+        data = data[nested]
+    if not isinstance(data, dict):
+        return None, None
+
+    def pick(keys: tuple[str, ...]) -> str | None:
+        for key in keys:
+            value = data.get(key)
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+                return str(value)
+        return None
+
+    return pick(codes), pick(messages)
+
+
 def segment(value: str) -> str:
     """Exactly one percent-encoded path segment: ``/``, ``?``, ``#``, ``%`` and spaces encoded."""
     return quote(value, safe="")
 
 
-class Adapter:
-    """One vendor account: an endpoint (base URL and token) on the client's transport.
+class Connector(abc.ABC):
+    """What a vendor's typed factory (``client.codearts_repo(...)``) calls: the client turns a
+    spec, a base URL, credentials and options into an adapter on its transport."""
+
+    __slots__ = ()
+
+    @abc.abstractmethod
+    def _connect(self, spec: VendorSpec[A, O], base_url: str, auth: Auth, options: O) -> A: ...
+
+
+class Adapter(Generic[O]):
+    """One vendor account: an endpoint (base URL and credentials) on the client's transport,
+    with the account's ``options`` (the vendor spec's options class).
 
     Equal only to itself, so targets of one adapter are equal when their IDs are.
     """
@@ -74,10 +119,13 @@ class Adapter:
     #: Adapters whose targets are fetched together (one request for many) set this.
     batches: ClassVar[bool] = False
 
-    def __init__(self, transport: Transport, endpoint: Endpoint, *, conditional: bool) -> None:
+    def __init__(
+        self, transport: Sender, endpoint: Endpoint, options: O, *, conditional: bool
+    ) -> None:
         self._transport = transport
         self._endpoint = endpoint
         self._conditional = conditional
+        self.options = options
         self._cache: dict[str, tuple[Validators, Run]] = {}
 
     @property

@@ -19,15 +19,36 @@ from typing import Any, Final
 import attrs
 
 from pipestatus._normalize import derive_span, ordered
+from pipestatus._sansio import Endpoint, Sender
 from pipestatus._time import parse_time
 from pipestatus._wire import WireId, json_type, make_converter, structure
+from pipestatus.auth import TokenProvider, token_auth
 from pipestatus.errors import NotFoundError, PipestatusError, ResponseError
-from pipestatus.http import Endpoint, Transport
 from pipestatus.model import Run, Stage, Target
 from pipestatus.status import Status, StatusTable, aggregate
-from pipestatus.vendors._base import Adapter, OnResult, contained, decode, segment, string_id
+from pipestatus.vendors._base import (
+    Adapter,
+    Connector,
+    OnResult,
+    contained,
+    decode,
+    segment,
+    string_id,
+)
+from pipestatus.vendors._huawei import decode_error
+from pipestatus.vendors._spec import Demo, IdParam, VendorSpec
 
-__all__ = ["STATUS", "VENDOR", "BatchResult", "CodeArtsPipeline", "parse_batch", "parse_run"]
+__all__ = [
+    "SPEC",
+    "STATUS",
+    "VENDOR",
+    "BatchResult",
+    "CodeArtsPipeline",
+    "Factory",
+    "Options",
+    "parse_batch",
+    "parse_run",
+]
 
 VENDOR: Final = "codearts_pipeline"
 logger = logging.getLogger(__name__)
@@ -204,7 +225,15 @@ def parse_batch(payload: object) -> BatchResult:
 BATCH_SIZE: Final = 100
 
 
-class CodeArtsPipeline(Adapter):
+@attrs.frozen(kw_only=True)
+class Options:
+    """A v5 account: one project, and how many pipeline IDs go in one batch call."""
+
+    project_id: str
+    batch_size: int = BATCH_SIZE
+
+
+class CodeArtsPipeline(Adapter[Options]):
     """CodeArts Pipeline v5 for one host, project and token; made by
     ``Client.codearts_pipeline``. Targets are fetched in batch calls of ``batch_size`` IDs."""
 
@@ -212,16 +241,13 @@ class CodeArtsPipeline(Adapter):
     batches = True
 
     def __init__(
-        self,
-        transport: Transport,
-        endpoint: Endpoint,
-        *,
-        project_id: str,
-        batch_size: int = BATCH_SIZE,
-        conditional: bool,
+        self, transport: Sender, endpoint: Endpoint, options: Options, *, conditional: bool
     ) -> None:
-        super().__init__(transport, endpoint, conditional=conditional)
-        self.project_id = string_id(project_id, "project_id")
+        super().__init__(transport, endpoint, options, conditional=conditional)
+        self.project_id = string_id(options.project_id, "project_id")
+        batch_size = options.batch_size
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise ValueError("batch_size must be an integer in 1..1000")
         if not 1 <= batch_size <= 1000:
             raise ValueError("batch_size must be in 1..1000")
         self.batch_size = batch_size
@@ -330,3 +356,52 @@ class CodeArtsPipeline(Adapter):
                         omitted.add(pipeline_id)
             results[pipeline_id] = outcome
         return results
+
+
+# --- the registry entry and the client's typed factory ------------------------------------------
+
+
+class Factory(Connector):
+    """``Client.codearts_pipeline``."""
+
+    __slots__ = ()
+
+    def codearts_pipeline(
+        self,
+        base_url: str,
+        *,
+        project_id: str,
+        token: str | TokenProvider,
+        batch_size: int = BATCH_SIZE,
+    ) -> CodeArtsPipeline:
+        """Huawei Cloud CodeArts Pipeline (API v5) at ``base_url``, for one project."""
+        options = Options(project_id=project_id, batch_size=batch_size)
+        return self._connect(SPEC, base_url, token_auth(SPEC.header, token), options)
+
+
+SPEC: Final = VendorSpec(
+    key=VENDOR,
+    name="Huawei Cloud CodeArts Pipeline (API v5)",
+    header="X-Auth-Token",
+    auth_schemes=("token",),
+    ids=(IdParam(name="pipeline_id", check=string_id, help="the pipeline's ID"),),
+    decode_error=decode_error,
+    status=STATUS,
+    adapter=CodeArtsPipeline,
+    options=Options,
+    demo=Demo(options={"project_id": "fleet"}, ids=lambda n: (f"fleet-v5-{n:02d}",)),
+    example_account="""\
+# Huawei Cloud CodeArts Pipeline (API v5): one project per account.
+[accounts.huawei-pipeline]
+vendor = "codearts_pipeline"
+endpoint = "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com"
+project_id = "0123456789abcdef0123456789abcdef"
+token_env = "HUAWEI_TOKEN"
+""",
+    example_pipeline="""\
+[[pipelines]]
+account = "huawei-pipeline"
+pipeline_id = "d1971a2b3c4d4e5f8a9b0c1d2e3f4a5b"
+name = "release"
+""",
+)

@@ -19,15 +19,21 @@ import attrs
 from pipestatus._normalize import derive_span, first_set, ordered, strip_quote
 from pipestatus._time import parse_time
 from pipestatus._wire import WIRE_KEY, WireId, make_converter, structure
+from pipestatus.auth import TokenProvider, token_auth
 from pipestatus.errors import ResponseError
 from pipestatus.model import Job, Run, Stage, Target
 from pipestatus.status import Status, StatusTable, aggregate
-from pipestatus.vendors._base import Adapter, decode, int_id
+from pipestatus.vendors._base import Adapter, Connector, decode, int_id
+from pipestatus.vendors._huawei import decode_error
+from pipestatus.vendors._spec import Demo, IdParam, VendorSpec
 
 __all__ = [
+    "SPEC",
     "STATUS",
     "VENDOR",
     "CodeArtsRepo",
+    "Factory",
+    "Options",
     "parse_job",
     "parse_jobs_page",
     "parse_latest_jobs",
@@ -192,7 +198,12 @@ def _total(value: str | None) -> int | None:
     return int(text)
 
 
-class CodeArtsRepo(Adapter):
+@attrs.frozen(kw_only=True)
+class Options:
+    """A v4 account has no options beyond its endpoint and credentials."""
+
+
+class CodeArtsRepo(Adapter[Options]):
     """CodeArts Repo v4 for one host and token; made by ``Client.codearts_repo``."""
 
     vendor = VENDOR
@@ -258,3 +269,47 @@ class CodeArtsRepo(Adapter):
     ) -> list[Job]:
         """Every job of the pipeline's job list (all pages), or the first ``max_jobs``."""
         return [job async for job in self.iter_jobs(repository_id, pipeline_id, max_jobs=max_jobs)]
+
+
+# --- the registry entry and the client's typed factory ------------------------------------------
+
+
+class Factory(Connector):
+    """``Client.codearts_repo``."""
+
+    __slots__ = ()
+
+    def codearts_repo(self, base_url: str, *, token: str | TokenProvider) -> CodeArtsRepo:
+        """Huawei Cloud CodeArts Repo (API v4) at ``base_url``."""
+        return self._connect(SPEC, base_url, token_auth(SPEC.header, token), Options())
+
+
+SPEC: Final = VendorSpec(
+    key=VENDOR,
+    name="Huawei Cloud CodeArts Repo (API v4)",
+    header="X-Auth-Token",
+    auth_schemes=("token",),
+    ids=(
+        IdParam(name="repository_id", check=int_id, help="the repository's numeric ID"),
+        IdParam(name="pipeline_id", check=int_id, help="the pipeline's number in it"),
+    ),
+    decode_error=decode_error,
+    status=STATUS,
+    adapter=CodeArtsRepo,
+    options=Options,
+    demo=Demo(options={}, ids=lambda n: ("2000", str(n))),
+    example_account="""\
+# Huawei Cloud CodeArts Repo (API v4): pipelines are (repository_id, pipeline_id).
+[accounts.huawei-repo]
+vendor = "codearts_repo"
+endpoint = "https://codehub-ext.cn-north-4.myhuaweicloud.com"
+token_env = "HUAWEI_TOKEN"
+""",
+    example_pipeline="""\
+[[pipelines]]
+account = "huawei-repo"
+repository_id = 2111976239
+pipeline_id = 6
+name = "backend"
+""",
+)

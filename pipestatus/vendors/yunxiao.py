@@ -19,14 +19,26 @@ from typing import Any, Final
 import attrs
 
 from pipestatus._normalize import derive_span, first_set
+from pipestatus._sansio import Endpoint, Sender
 from pipestatus._time import parse_time
 from pipestatus._wire import WireId, make_converter, structure
-from pipestatus.http import Endpoint, Transport
+from pipestatus.auth import TokenProvider, token_auth
 from pipestatus.model import Job, Run, Stage, Target
 from pipestatus.status import Status, StatusTable, aggregate
-from pipestatus.vendors._base import Adapter, segment, string_id
+from pipestatus.vendors._base import Adapter, Connector, json_error, segment, string_id
+from pipestatus.vendors._spec import Demo, IdParam, VendorSpec
 
-__all__ = ["STATUS", "TRIGGER_MODES", "VENDOR", "YunxiaoFlow", "parse_latest_run"]
+__all__ = [
+    "SPEC",
+    "STATUS",
+    "TRIGGER_MODES",
+    "VENDOR",
+    "Factory",
+    "Options",
+    "YunxiaoFlow",
+    "decode_error",
+    "parse_latest_run",
+]
 
 VENDOR: Final = "yunxiao"
 
@@ -197,7 +209,24 @@ def parse_latest_run(payload: object) -> Run:
 # --- the adapter -------------------------------------------------------------------------------
 
 
-class YunxiaoFlow(Adapter):
+@attrs.frozen(kw_only=True)
+class Options:
+    """A Yunxiao account's path form: an organization ID (the central site's form), or the
+    region edition's (which takes none); neither is the no-organization form."""
+
+    organization_id: str | None = None
+    region_edition: bool = False
+
+
+def decode_error(body: bytes) -> tuple[str | None, str | None]:
+    """Yunxiao's ``errorCode``/``errorMessage`` (``errorDescription`` when the message is
+    missing), or ``code``/``message``."""
+    return json_error(
+        body, codes=("errorCode", "code"), messages=("errorMessage", "errorDescription", "message")
+    )
+
+
+class YunxiaoFlow(Adapter[Options]):
     """Yunxiao Flow for one host and token; made by ``Client.yunxiao``.
 
     The path shape follows the options: no ``organization_id`` (the default), an
@@ -208,15 +237,12 @@ class YunxiaoFlow(Adapter):
     vendor = VENDOR
 
     def __init__(
-        self,
-        transport: Transport,
-        endpoint: Endpoint,
-        *,
-        organization_id: str | None = None,
-        region_edition: bool = False,
-        conditional: bool,
+        self, transport: Sender, endpoint: Endpoint, options: Options, *, conditional: bool
     ) -> None:
-        super().__init__(transport, endpoint, conditional=conditional)
+        super().__init__(transport, endpoint, options, conditional=conditional)
+        organization_id, region_edition = options.organization_id, options.region_edition
+        if not isinstance(region_edition, bool):
+            raise ValueError("region_edition must be true or false")
         if region_edition and organization_id is not None:
             raise ValueError("the region edition's path takes no organization_id")
         if organization_id is not None:
@@ -249,3 +275,53 @@ class YunxiaoFlow(Adapter):
     async def fetch(self, target: Target) -> Run:
         self._own(target)
         return await self.latest_run(target.ids[0])
+
+
+# --- the registry entry and the client's typed factory ------------------------------------------
+
+
+class Factory(Connector):
+    """``Client.yunxiao``."""
+
+    __slots__ = ()
+
+    def yunxiao(
+        self,
+        base_url: str,
+        *,
+        token: str | TokenProvider,
+        organization_id: str | None = None,
+        region_edition: bool = False,
+    ) -> YunxiaoFlow:
+        """Alibaba Cloud Yunxiao Flow at ``base_url`` (see ``YunxiaoFlow`` for the path forms)."""
+        options = Options(organization_id=organization_id, region_edition=region_edition)
+        return self._connect(SPEC, base_url, token_auth(SPEC.header, token), options)
+
+
+SPEC: Final = VendorSpec(
+    key=VENDOR,
+    name="Alibaba Cloud Yunxiao Flow",
+    header="x-yunxiao-token",
+    auth_schemes=("token",),
+    ids=(IdParam(name="pipeline_id", check=string_id, help="the pipeline's ID"),),
+    decode_error=decode_error,
+    status=STATUS,
+    adapter=YunxiaoFlow,
+    options=Options,
+    demo=Demo(options={"organization_id": "fleet-org"}, ids=lambda n: (str(3000 + n),)),
+    example_account="""\
+# Alibaba Cloud Yunxiao Flow. organization_id selects the central site's path form;
+# region_edition = true selects the region edition's (which takes no organization_id).
+[accounts.yunxiao]
+vendor = "yunxiao"
+endpoint = "https://openapi-rdc.aliyuncs.com"
+organization_id = "60d54f3daccf2bbd6659f3ad"
+# region_edition = false
+token_env = "YUNXIAO_TOKEN"
+""",
+    example_pipeline="""\
+[[pipelines]]
+account = "yunxiao"
+pipeline_id = "123"
+""",
+)

@@ -143,7 +143,7 @@ class Watcher:
         self._seq = 0
         self._ready: deque[Change] = deque()
         self._results: deque[tuple[Target, Outcome]] = deque()
-        self._batching: dict[Adapter, set[Target]] = {}
+        self._batching: dict[Adapter[Any], set[Target]] = {}
         self._inflight: set[asyncio.Task[dict[Target, Outcome]]] = set()
         self._wake: asyncio.Future[None] | None = None
         self._closed = False
@@ -259,7 +259,7 @@ class Watcher:
     def _launch(self, due: list[Target]) -> None:
         """One task per adapter; each result comes back on its own as soon as it is known, so
         a slow target never holds back the others."""
-        groups: dict[Adapter, list[Target]] = {}
+        groups: dict[Adapter[Any], list[Target]] = {}
         for target in due:
             source = target.source
             assert isinstance(source, Adapter)

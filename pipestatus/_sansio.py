@@ -1,0 +1,347 @@
+"""The transport's decisions, with no networking code at all.
+
+Requests and responses are plain values here, and every rule the transport applies is a pure
+function over them: where a request goes (:class:`Endpoint`), what a conditional request sends
+back (:class:`Validators`), how long ``Retry-After`` asks to wait, whether to retry and after how
+long (:func:`retry_delay`), where a redirect may lead (:func:`follow_redirect`), and which error
+a non-2xx answer is (:func:`api_error_for`). The async loop that applies them is
+``pipestatus._transport``; the one module that talks to aiohttp is ``pipestatus.http``.
+
+Nothing here imports aiohttp: vendor modules depend on :class:`Sender`, a small protocol, so
+their parse functions and adapters load no network library.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import random
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, Protocol
+from urllib.parse import urljoin, urlsplit
+
+import attrs
+
+from pipestatus.errors import (
+    APIError,
+    PipestatusError,
+    RateLimitedError,
+    ResponseError,
+    ServerError,
+    TransportError,
+    api_error,
+)
+
+if TYPE_CHECKING:
+    from pipestatus.auth import Auth
+
+__all__ = [
+    "ERROR_BODY_LIMIT",
+    "MAX_REDIRECTS",
+    "REDIRECTS",
+    "Endpoint",
+    "ErrorDecoder",
+    "Request",
+    "Response",
+    "Sender",
+    "Validators",
+    "api_error_for",
+    "backoff",
+    "check_base_url",
+    "follow_redirect",
+    "has_control",
+    "origin_of",
+    "parse_retry_after",
+    "retry_delay",
+]
+
+MAX_REDIRECTS: Final = 5
+#: Error bodies are read only this far: enough for a vendor's code and message.
+ERROR_BODY_LIMIT: Final = 64 * 1024
+REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
+#: A vendor's code or message is cut to this length (after secrets are hidden).
+MESSAGE_LIMIT: Final = 500
+
+#: A vendor's error body -> ``(code, message)``; ``(None, None)`` when it holds neither.
+ErrorDecoder = Callable[[bytes], tuple[str | None, str | None]]
+
+
+def has_control(text: str) -> bool:
+    """True if ``text`` holds a C0 control character or DEL (never valid in a header value)."""
+    return any(ord(char) < 0x20 or ord(char) == 0x7F for char in text)
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` of a URL, with the default port made explicit.
+
+    Raises ``ValueError`` for a URL that cannot be split or has an invalid port: such a URL is
+    nobody's origin, least of all the configured one.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    port = parts.port or {"http": 80, "https": 443}.get(scheme, 0)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+def check_base_url(base_url: object) -> str:
+    """A base URL made canonical: http(s), a host, no credentials, query or fragment, no
+    trailing slash. Raises ``TypeError``/``ValueError`` naming what is wrong."""
+    if not isinstance(base_url, str):
+        raise TypeError("base URL must be a string")
+    parts = urlsplit(base_url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base URL must be http(s)://host[:port][/prefix], got {base_url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("base URL must not carry credentials: pass token= instead")
+    if parts.query or parts.fragment:
+        raise ValueError("base URL must not have a query or fragment")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError(f"base URL has an invalid port: {base_url!r}") from None
+    try:
+        # What the socket layer will do with the host: IDNA-encode it (empty labels fail).
+        parts.hostname.encode("idna")
+    except (ValueError, UnicodeError):
+        raise ValueError(f"base URL has an invalid host: {base_url!r}") from None
+    return f"{parts.scheme.lower()}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+@attrs.frozen(kw_only=True)
+class Endpoint:
+    """Where one adapter sends its requests: the vendor, its base URL and origin, the auth that
+    signs or carries its credentials, and the decoder of its error bodies."""
+
+    vendor: str
+    base_url: str
+    auth: Auth = attrs.field(repr=False, eq=False)
+    decode_error: ErrorDecoder = attrs.field(repr=False, eq=False)
+    origin: str = attrs.field(init=False, repr=False, eq=False)
+
+    @origin.default
+    def _origin(self) -> str:
+        return origin_of(self.base_url)
+
+    @classmethod
+    def create(
+        cls, vendor: str, base_url: object, auth: Auth, decode_error: ErrorDecoder
+    ) -> Endpoint:
+        """An endpoint at a validated base URL (see :func:`check_base_url`)."""
+        return cls(
+            vendor=vendor, base_url=check_base_url(base_url), auth=auth, decode_error=decode_error
+        )
+
+
+@attrs.frozen
+class Validators:
+    """What a conditional request sends back: the last ``ETag`` and ``Last-Modified``."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.etag or self.last_modified)
+
+
+@attrs.frozen(kw_only=True)
+class Request:
+    """One HTTP request as a value. ``url`` has no query; ``query`` is already encoded (what
+    goes after ``?``, or ``""``); ``headers`` are final once auth has seen them."""
+
+    method: str
+    url: str
+    query: str = ""
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes | None = None
+
+    @property
+    def target(self) -> str:
+        """The URL as sent: ``url`` plus ``?query`` when there is one."""
+        return f"{self.url}?{self.query}" if self.query else self.url
+
+    def with_headers(self, extra: Mapping[str, str]) -> Request:
+        """The same request with ``extra`` headers added (or replaced)."""
+        return attrs.evolve(self, headers={**self.headers, **extra})
+
+
+@attrs.frozen(kw_only=True)
+class Response:
+    """An answer: status, lower-case headers and the body (capped); for a usable one, a 2xx or a
+    304 to a conditional request."""
+
+    status: int
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    vendor: str
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300 or self.status == 304
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+    @property
+    def validators(self) -> Validators:
+        return Validators(self.headers.get("etag"), self.headers.get("last-modified"))
+
+    def json(self) -> Any:
+        """The decoded body, or ``ResponseError`` when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except RecursionError:
+            reason = "JSON nested too deeply"
+        except (ValueError, UnicodeDecodeError) as exc:
+            reason = f"invalid JSON ({exc})" if self.body.strip() else "empty body, JSON expected"
+        raise ResponseError(reason[:300], vendor=self.vendor, path=None)
+
+
+class Sender(Protocol):
+    """What a vendor adapter sends its requests through (the client's transport)."""
+
+    @property
+    def max_concurrency(self) -> int: ...
+
+    @property
+    def timeout(self) -> float: ...
+
+    async def request(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+        validators: Validators | None = None,
+    ) -> Response: ...
+
+
+# --- decisions -----------------------------------------------------------------------------------
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or ``None`` if unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def backoff(attempt: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Full jitter: uniform in ``[0, min(cap, base * 2**(attempt-1))]``."""
+    return rng.uniform(0, min(cap, base * 2 ** min(attempt - 1, 30)))
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How many attempts a request gets and how long it waits between them."""
+
+    retries: int = 3
+    max_retry_wait: float = 60.0
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+
+
+def retry_delay(
+    error: PipestatusError,
+    attempt: int,
+    policy: RetryPolicy,
+    rng: random.Random,
+    *,
+    retry_after: float | None = None,
+) -> float | None:
+    """Seconds to wait before attempt ``attempt + 1``, or ``None`` when ``error`` is final.
+
+    Retried: connection errors and timeouts, 5xx and 429, at most ``policy.retries`` times. A
+    ``Retry-After`` (on a 429 or a 5xx) is the wait, unless it is longer than
+    ``max_retry_wait``: then the error is final at once and the caller decides.
+    """
+    if attempt > policy.retries:
+        return None
+    if isinstance(error, TransportError):
+        return backoff(attempt, base=policy.backoff_base, cap=policy.backoff_max, rng=rng)
+    if not isinstance(error, RateLimitedError | ServerError):
+        return None
+    if retry_after is not None:
+        return None if retry_after > policy.max_retry_wait else retry_after
+    return backoff(attempt, base=policy.backoff_base, cap=policy.backoff_max, rng=rng)
+
+
+def follow_redirect(
+    request: Request, status: int, location: str, origin: str, *, vendor: str
+) -> Request:
+    """The next hop of a redirect, or ``APIError`` when it may not be followed: a Location
+    that cannot be used, or one on another origin (credentials never leave home).
+
+    303, and 301/302 to a POST, become a GET without a body, as browsers do.
+    """
+    try:
+        target = urljoin(request.target, location)
+        parts = urlsplit(target)
+        target_origin = origin_of(target)
+    except ValueError:
+        raise APIError(
+            status=status, vendor=vendor, message="redirect with an unusable Location refused"
+        ) from None
+    if not target.isascii() or has_control(target) or any(char.isspace() for char in target):
+        raise APIError(
+            status=status, vendor=vendor, message="redirect with an unusable Location refused"
+        )
+    if target_origin != origin:
+        raise APIError(
+            status=status,
+            vendor=vendor,
+            message=f"redirect to another origin refused: {target_origin}",
+        )
+    method, body = request.method, request.body
+    headers = dict(request.headers)
+    if status == 303 or (status in (301, 302) and method == "POST"):
+        method, body = "GET", None
+        headers.pop("Content-Type", None)
+    url = target.split("?", 1)[0].split("#", 1)[0]
+    return Request(method=method, url=url, query=parts.query, headers=headers, body=body)
+
+
+def _cut(text: str | None) -> str | None:
+    return text[:MESSAGE_LIMIT] if text else text
+
+
+def api_error_for(response: Response, endpoint: Endpoint, hide: Callable[[str], str]) -> APIError:
+    """The ``APIError`` for a non-2xx answer: the vendor's code and message from its error body
+    (the HTTP reason when it has none), with every secret ``hide`` knows hidden, then cut."""
+    code, message = endpoint.decode_error(response.body)
+    if response.status in REDIRECTS:
+        message = message or f"redirect without a usable Location ({response.status})"
+    retry_after = None
+    if response.status == 429:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+    message = message or response.reason
+    return api_error(
+        response.status,
+        vendor=endpoint.vendor,
+        # A server that echoes a credential must not put it into our error: hide, then cut,
+        # so a secret straddling the cut cannot leak half of itself.
+        code=_cut(hide(code)) if code else None,
+        message=_cut(hide(message)) if message else None,
+        retry_after=retry_after,
+    )

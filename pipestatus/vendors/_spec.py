@@ -1,0 +1,85 @@
+"""What one vendor module declares about itself: its entry in the registry.
+
+Every fact about a vendor that some other part of pipestatus needs lives in its
+:class:`VendorSpec`: the key and display name, the header that carries a token and the auth
+schemes a configuration may name, the IDs that name one of its pipelines (with their
+validators), the decoder of its error bodies, its status table, its adapter class and the
+configuration keys of an account (an attrs class of options), and its share of the demo fleet.
+The client's factories, the configuration loader, the command, the simulated server and the meta
+tests read it; none of them names a vendor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import attrs
+
+from pipestatus._sansio import ErrorDecoder
+from pipestatus.status import StatusTable
+
+if TYPE_CHECKING:
+    from pipestatus.vendors._base import Adapter
+
+__all__ = ["Demo", "IdParam", "VendorSpec"]
+
+A = TypeVar("A", bound="Adapter[Any]")
+O = TypeVar("O")  # noqa: E741 - the options class, as in Generic[A, O]
+
+
+@attrs.frozen(kw_only=True)
+class IdParam:
+    """One of the IDs that name a pipeline of the vendor, in the vendor's order."""
+
+    #: The keyword and configuration key (``repository_id``).
+    name: str
+    #: ``check(value, name)`` -> the ID as ``str``, or ``ValueError`` naming ``name``.
+    check: Callable[[object, str], str] = attrs.field(repr=False)
+    #: One line for help texts and the example configuration.
+    help: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class Demo:
+    """The vendor's share of the demo fleet, as served by ``pipestatus.testing``."""
+
+    #: The demo account's options (keyword arguments of the vendor's ``options`` class).
+    options: Mapping[str, Any]
+    #: The IDs of the n-th (1-based) demo pipeline, in the order of the spec's ``ids``.
+    ids: Callable[[int], tuple[str, ...]] = attrs.field(repr=False)
+
+
+@attrs.frozen(kw_only=True)
+class VendorSpec(Generic[A, O]):
+    """One vendor, as the rest of pipestatus knows it; see the module docstring."""
+
+    #: The registry key, ``Run.vendor`` and the configuration's ``vendor = "..."``.
+    key: str
+    #: For people: "Huawei Cloud CodeArts Repo (API v4)".
+    name: str
+    #: The header that carries a token (``token=`` on the factory, ``token_env`` in a file).
+    header: str
+    #: The ``auth = "..."`` schemes an account of this vendor may name in a configuration.
+    auth_schemes: tuple[str, ...]
+    #: The IDs that name one pipeline (``adapter.target(*ids)``), in order.
+    ids: tuple[IdParam, ...]
+    #: Error body -> ``(code, message)``.
+    decode_error: ErrorDecoder = attrs.field(repr=False)
+    #: The vendor's status words.
+    status: StatusTable = attrs.field(repr=False)
+    #: The adapter class: ``adapter(sender, endpoint, options, conditional=...)``.
+    adapter: type[A] = attrs.field(repr=False)
+    #: The account options: an attrs class whose fields are the configuration keys of an
+    #: account besides ``vendor``, ``endpoint`` and the credentials.
+    options: type[O] = attrs.field(repr=False)
+    #: The vendor's share of the demo fleet.
+    demo: Demo = attrs.field(repr=False)
+    #: For ``pipestatus init``: a commented TOML ``[accounts.NAME]`` table of this vendor...
+    example_account: str = attrs.field(default="", repr=False)
+    #: ...and one ``[[pipelines]]`` entry that uses it.
+    example_pipeline: str = attrs.field(default="", repr=False)
+
+    @property
+    def id_names(self) -> tuple[str, ...]:
+        return tuple(param.name for param in self.ids)
