@@ -372,3 +372,51 @@ def test_readme_lists_every_vendors_configuration_keys(spec: VendorSpec[Any, Any
     _, _, accounts, pipelines, _ = row.split("|")
     assert set(re.findall(r"`(\w+)`", accounts)) == {f.name for f in attrs.fields(spec.options)}
     assert re.findall(r"`(\w+)`", pipelines) == list(spec.id_names)
+
+
+# --- the converter, on an options class of its own -----------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Window:
+    size: int = 1
+
+
+@attrs.frozen(kw_only=True)
+class ToyOptions:
+    """An options class with a check of its own and a nested table."""
+
+    limit: int = attrs.field(default=1)
+    window: Window | None = None
+
+    @limit.validator
+    def _limit(self, attribute: Any, value: int) -> None:
+        if value > 5:
+            raise ValueError("limit must be at most 5")
+
+
+@pytest.mark.parametrize(
+    ("given", "key", "problem"),
+    [
+        pytest.param({"limit": "6"}, "accounts.ci.limit", "must be an integer", id="wrong-type"),
+        pytest.param({"limit": 6}, "accounts.ci.limit", "must be at most 5", id="class-check"),
+        pytest.param(
+            {"window": {"size": 2, "shape": "round"}},
+            "accounts.ci.window",
+            "unknown key (shape)",
+            id="nested-unknown-key",
+        ),
+        pytest.param(
+            {"window": {"size": 2.5}}, "accounts.ci.window.size", "must be an integer", id="nested"
+        ),
+        pytest.param({"window": "wide"}, "accounts.ci.window", "must be a table", id="not-a-table"),
+    ],
+)
+def test_converter_addresses_every_problem(given: dict[str, Any], key: str, problem: str) -> None:
+    """Whatever cattrs or the class itself raises while structuring options becomes one
+    Problem at a key path, and the class's own check is addressed to the option it names."""
+    from pipestatus.cli.convert import Problem, addressed, structure
+
+    with pytest.raises(Problem) as info, addressed(frozenset({"limit", "window"}), "accounts.ci"):
+        structure(given, ToyOptions, "accounts.ci")
+    assert (info.value.key, info.value.problem) == (key, problem)

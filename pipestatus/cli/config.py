@@ -89,7 +89,7 @@ class Account:
     vendor: str
     endpoint: str
     token_env: str
-    options: Any = None
+    options: Any
 
     @property
     def spec(self) -> VendorSpec[Any, Any]:

@@ -21,9 +21,11 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, Final, NewType, TypeVar
+from types import UnionType
+from typing import Any, Final, NewType, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
+import attrs
 import cattrs
 from cattrs.errors import ForbiddenExtraKeysError, StructureHandlerNotFoundError
 from cattrs.v import transform_error
@@ -172,11 +174,19 @@ def _describe(exc: BaseException, kind: type | None) -> str:
         return f"unknown key ({', '.join(sorted(exc.extra_fields))})"
     if isinstance(exc, StructureHandlerNotFoundError):
         return "cannot be read (no reader for its type)"
+    if _is_table(kind):
+        return "must be a table"
     if isinstance(exc, ValueError) and kind is None:
         # Raised by the class itself (an attrs validator): its own words, written for people.
         return str(exc).replace(" @ ", " at ")
     name = getattr(kind, "__name__", None)
     return f"invalid value (expected {name})" if name else "invalid value"
+
+
+def _is_table(kind: object) -> bool:
+    """Whether ``kind`` (or a member of the union ``kind``) is an attrs class."""
+    kinds = get_args(kind) if get_origin(kind) in (Union, UnionType) else (kind,)
+    return any(isinstance(k, type) and attrs.has(k) for k in kinds)
 
 
 def structure(data: object, cls: type[T], key: str) -> T:
