@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import attrs
 import pytest
 
 from pipestatus import Client, Run, Stage, Status
@@ -30,8 +31,12 @@ from pipestatus.cli import (
     render_table,
 )
 from pipestatus.cli.config import Followed
+from pipestatus.cli.demo import demo_fleet
+from pipestatus.cli.render import change_line
 from pipestatus.errors import NotFoundError
-from pipestatus.testing import SimJob, SimRun, SimStage, VendorServer
+from pipestatus.model import Change, ChangeKind
+from pipestatus.testing import SimJob, SimRun, SimStage, VendorServer, make_fleet
+from pipestatus.vendors import REGISTRY
 
 TOKEN = "tok-9c1e5b7a3d2f4e6a"  # must never appear in the command's output
 ENV = "PIPESTATUS_TEST_TOKEN"
@@ -250,6 +255,52 @@ def test_fail_on_words_are_validated(capsys: pytest.CaptureFixture[str]) -> None
         main(["status", "--fail-on", "failed,broken"])
     assert info.value.code == 2
     assert "'broken' is not one of pending, running" in capsys.readouterr().err
+
+
+def test_change_lines_size_the_vendor_column_to_what_is_shown() -> None:
+    """The vendor column of change lines is as wide as the widest vendor shown, so the
+    pipeline column starts at the same place on every line, and no wider."""
+    short, long = followed("a"), attrs.evolve(followed("b"), vendor="a-much-longer-vendor")
+    width = len(long.vendor)
+    lines = [
+        change_line(
+            item,
+            Change(
+                target=item.target,
+                previous=None,
+                current=run(Status.SUCCESS),
+                kind=ChangeKind.FIRST,
+            ),
+            T0,
+            1,
+            width,
+        )
+        for item in (short, long)
+    ]
+    assert lines[0].index("  a  ") == lines[1].index("  b  ")
+    assert lines[1].index("  b  ") == lines[1].index(long.vendor) + width
+
+
+def test_demo_fleet_follows_every_registered_vendor() -> None:
+    """The demo follows spec.demo.ids(1..n) of every registered vendor, on accounts made from
+    each spec's demo options."""
+    fleet = demo_fleet(Client(), "http://127.0.0.1:1", "t", 3)
+    assert [item.vendor for item in fleet] == [key for key in REGISTRY for _ in range(3)]
+    for key, spec in REGISTRY.items():
+        mine = [item for item in fleet if item.vendor == key]
+        assert [item.target.ids for item in mine] == [spec.demo.ids(n) for n in (1, 2, 3)]
+        assert all(item.target.source.options == spec.options(**spec.demo.options) for item in mine)
+        assert all(dict(item.ids).keys() == set(spec.id_names) for item in mine)
+
+
+async def test_the_simulated_fleet_serves_the_demo_fleet() -> None:
+    """Every pipeline the demo follows is one the simulated server's make_fleet serves."""
+    async with VendorServer(token=TOKEN) as server, Client(retries=0) as client:
+        make_fleet(server, 2)
+        fleet = demo_fleet(client, server.url, server.token, 2)
+        outcomes = await client.poll(item.target for item in fleet)
+    assert len(outcomes) == 2 * len(REGISTRY)
+    assert all(isinstance(outcome, Run) for outcome in outcomes.values()), outcomes
 
 
 # --- the command, in a subprocess -----------------------------------------------------------------

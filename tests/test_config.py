@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from pipestatus import Client
@@ -18,6 +20,7 @@ from pipestatus.cli.config import (
     parse_config,
     resolve_tokens,
 )
+from pipestatus.vendors import REGISTRY, VendorSpec
 
 SECRET = "tok-3f9a8b7c6d5e4f"
 
@@ -209,3 +212,211 @@ def test_ids_the_vendor_refuses_name_the_entry() -> None:
     data["pipelines"] = [{"account": "ci", "repository_id": 0, "pipeline_id": 1}]
     with pytest.raises(ConfigError, match=r"^conf\.toml: pipelines\[0\]: repository_id must be"):
         follow_targets(Client(), parse(data), {"ci": "t"})
+
+
+# --- read from the registry ---------------------------------------------------------------------
+
+
+def an_account_of(spec: VendorSpec[Any, Any], **options: Any) -> dict[str, Any]:
+    """A one-account configuration of ``spec``'s vendor, its demo options merged with
+    ``options``, following its first demo pipeline."""
+    ids = dict(zip(spec.id_names, spec.demo.ids(1), strict=True))
+    account = {"vendor": spec.key, "endpoint": "https://ci.example", "token_env": "CI_TOKEN"}
+    return {
+        "accounts": {"ci": {**account, **spec.demo.options, **options}},
+        "pipelines": [{"account": "ci", **ids}],
+    }
+
+
+SPECS = [pytest.param(spec, id=key) for key, spec in REGISTRY.items()]
+#: Every option of every vendor, as (spec, field name).
+OPTIONS = [
+    pytest.param(spec, field.name, id=f"{key}.{field.name}")
+    for key, spec in REGISTRY.items()
+    for field in attrs.fields(spec.options)
+]
+#: The options a vendor's account must give (no default).
+REQUIRED = [
+    pytest.param(spec, field.name, id=f"{key}.{field.name}")
+    for key, spec in REGISTRY.items()
+    for field in attrs.fields(spec.options)
+    if field.default is attrs.NOTHING
+]
+
+
+def test_example_has_one_account_per_registered_vendor() -> None:
+    """`init`'s example parses into one account and one pipeline of every registered vendor,
+    each as its spec writes them."""
+    config = parse(tomllib.loads(EXAMPLE))
+    assert sorted(a.vendor for a in config.accounts.values()) == sorted(REGISTRY)
+    vendors = [config.accounts[p.account].vendor for p in config.pipelines]
+    assert sorted(vendors) == sorted(REGISTRY)
+    for spec in REGISTRY.values():
+        assert spec.example_account in EXAMPLE
+        assert spec.example_pipeline in EXAMPLE
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_every_vendor_accepts_its_demo_options(spec: VendorSpec[Any, Any]) -> None:
+    """An account of each registered vendor with its spec's demo options parses into those
+    options, and its pipeline's target carries the spec's IDs."""
+    config = parse(an_account_of(spec))
+    account = config.accounts["ci"]
+    assert account.vendor == spec.key
+    assert account.options == spec.options(**spec.demo.options)
+    (followed,) = follow_targets(Client(), config, {"ci": "t"})
+    assert followed.target.ids == spec.demo.ids(1)
+    assert followed.ids == tuple(zip(spec.id_names, spec.demo.ids(1), strict=True))
+    assert followed.vendor == spec.key
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_unknown_key_lists_the_vendors_keys(spec: VendorSpec[Any, Any]) -> None:
+    """An unknown account key is refused, naming the vendor and exactly its keys: the common
+    three and the fields of its options class."""
+    keys = {"vendor", "endpoint", "token_env", *(f.name for f in attrs.fields(spec.options))}
+    with pytest.raises(ConfigError) as info:
+        parse(an_account_of(spec, colour="red"))
+    assert str(info.value) == (
+        f"conf.toml: accounts.ci.colour: unknown key for {spec.key} "
+        f"(expected {', '.join(sorted(keys))})"
+    )
+
+
+@pytest.mark.parametrize(("spec", "option"), REQUIRED)
+def test_a_required_option_is_missing(spec: VendorSpec[Any, Any], option: str) -> None:
+    """An option without a default in the vendor's options class must be given."""
+    data = an_account_of(spec)
+    del data["accounts"]["ci"][option]
+    with pytest.raises(ConfigError) as info:
+        parse(data)
+    assert str(info.value) == f"conf.toml: accounts.ci.{option}: missing"
+
+
+@pytest.mark.parametrize(("spec", "option"), OPTIONS)
+def test_an_option_of_the_wrong_type_is_addressed(spec: VendorSpec[Any, Any], option: str) -> None:
+    """An option given a value of the wrong type (a list) is refused at its key path, and the
+    value is not repeated."""
+    with pytest.raises(ConfigError) as info:
+        parse(an_account_of(spec, **{option: [SECRET]}))
+    assert str(info.value).startswith(f"conf.toml: accounts.ci.{option}: must be ")
+    assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        pytest.param(
+            {"batch_size": "ten"}, "accounts.ci.batch_size: must be an integer", id="int-as-str"
+        ),
+        pytest.param(
+            {"batch_size": True}, "accounts.ci.batch_size: must be an integer", id="int-as-bool"
+        ),
+        pytest.param(
+            {"batch_size": 0}, "accounts.ci.batch_size: must be in 1..1000", id="adapter-range"
+        ),
+        pytest.param(
+            {"project_id": ".."}, "accounts.ci.project_id: must not be '..'", id="adapter-id"
+        ),
+    ],
+)
+def test_v5_option_errors_name_the_option(options: dict[str, Any], message: str) -> None:
+    """A v5 account's options are checked by type, then by the adapter's own checks, each
+    problem addressed to the option at fault while the file is read."""
+    with pytest.raises(ConfigError) as info:
+        parse(an_account_of(REGISTRY["codearts_pipeline"], **options))
+    assert str(info.value) == f"conf.toml: {message}"
+
+
+def test_pipeline_id_of_the_wrong_type_is_addressed() -> None:
+    """A pipeline ID that is neither a string nor an integer is refused at its key path."""
+    data = a_config()
+    data["pipelines"] = [{"account": "ci", "pipeline_id": True}]
+    with pytest.raises(ConfigError) as info:
+        parse(data)
+    assert str(info.value) == (
+        "conf.toml: pipelines[0].pipeline_id: must be a string or an integer"
+    )
+
+
+def test_ids_are_checked_while_the_file_is_read() -> None:
+    """An ID its vendor's IdParam.check refuses is reported by parse_config, naming the entry."""
+    data = a_config()
+    data["pipelines"] = [{"account": "ci", "pipeline_id": ".."}]
+    with pytest.raises(ConfigError) as info:
+        parse(data)
+    assert str(info.value) == "conf.toml: pipelines[0]: pipeline_id must not be '..'"
+
+
+def test_load_reports_a_directory(tmp_path: Path) -> None:
+    """A directory given as the file is an error naming it."""
+    with pytest.raises(ConfigError, match=r": is a directory, not a configuration file$"):
+        load_config(tmp_path)
+
+
+def test_load_reports_text_that_is_not_utf8(tmp_path: Path) -> None:
+    """A file that is not UTF-8 text is an error naming the file."""
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('name = "Müller"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1\.toml: not valid TOML"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_readme_lists_every_vendors_configuration_keys(spec: VendorSpec[Any, Any]) -> None:
+    """The README's table of configuration keys has a row for each registered vendor naming
+    exactly its options and its pipeline IDs."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith(f"| `{spec.key}` | ")]
+    (row,) = [line for line in rows if line.count("|") == 4]  # vendor, account keys, pipeline keys
+    _, _, accounts, pipelines, _ = row.split("|")
+    assert set(re.findall(r"`(\w+)`", accounts)) == {f.name for f in attrs.fields(spec.options)}
+    assert re.findall(r"`(\w+)`", pipelines) == list(spec.id_names)
+
+
+# --- the converter, on an options class of its own -----------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Window:
+    size: int = 1
+
+
+@attrs.frozen(kw_only=True)
+class ToyOptions:
+    """An options class with a check of its own and a nested table."""
+
+    limit: int = attrs.field(default=1)
+    window: Window | None = None
+
+    @limit.validator
+    def _limit(self, attribute: Any, value: int) -> None:
+        if value > 5:
+            raise ValueError("limit must be at most 5")
+
+
+@pytest.mark.parametrize(
+    ("given", "key", "problem"),
+    [
+        pytest.param({"limit": "6"}, "accounts.ci.limit", "must be an integer", id="wrong-type"),
+        pytest.param({"limit": 6}, "accounts.ci.limit", "must be at most 5", id="class-check"),
+        pytest.param(
+            {"window": {"size": 2, "shape": "round"}},
+            "accounts.ci.window",
+            "unknown key (shape)",
+            id="nested-unknown-key",
+        ),
+        pytest.param(
+            {"window": {"size": 2.5}}, "accounts.ci.window.size", "must be an integer", id="nested"
+        ),
+        pytest.param({"window": "wide"}, "accounts.ci.window", "must be a table", id="not-a-table"),
+    ],
+)
+def test_converter_addresses_every_problem(given: dict[str, Any], key: str, problem: str) -> None:
+    """Whatever cattrs or the class itself raises while structuring options becomes one
+    Problem at a key path, and the class's own check is addressed to the option it names."""
+    from pipestatus.cli.convert import Problem, addressed, structure
+
+    with pytest.raises(Problem) as info, addressed(frozenset({"limit", "window"}), "accounts.ci"):
+        structure(given, ToyOptions, "accounts.ci")
+    assert (info.value.key, info.value.problem) == (key, problem)

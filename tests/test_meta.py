@@ -150,3 +150,62 @@ def test_readme_status_tables_list_every_word() -> None:
 def test_package_ships_py_typed() -> None:
     """The installed package carries the py.typed marker."""
     assert (Path(pipestatus.__file__).parent / "py.typed").exists()
+
+
+def _vendor_words() -> re.Pattern[str]:
+    """Every registered vendor's key and auth header, as a whole word (``-`` and ``_`` are
+    part of a word), in any case."""
+    from pipestatus.vendors import REGISTRY
+
+    words = {spec.key for spec in REGISTRY.values()} | {spec.header for spec in REGISTRY.values()}
+    alternatives = "|".join(re.escape(word) for word in sorted(words))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+
+
+def _strings_and_names(source: str) -> list[str]:
+    """Every string literal (docstrings and f-string parts included) and every identifier of
+    ``source``: names, attributes, definitions, arguments, keywords and imports."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        match node:
+            case ast.Constant(value=str() as text):
+                found.append(text)
+            case ast.Name(id=name) | ast.Attribute(attr=name) | ast.arg(arg=name):
+                found.append(name)
+            case ast.FunctionDef(name=name) | ast.AsyncFunctionDef(name=name):
+                found.append(name)
+            case ast.ClassDef(name=name):
+                found.append(name)
+            case ast.keyword(arg=str() as name):
+                found.append(name)
+            case ast.alias(name=name, asname=asname):
+                found.extend(part for part in (name, asname) if part)
+            case ast.ImportFrom(module=str() as module):
+                found.append(module)
+    return found
+
+
+def _vendors_named(source: str) -> set[str]:
+    pattern = _vendor_words()
+    return {m.group() for text in _strings_and_names(source) for m in pattern.finditer(text)}
+
+
+@pytest.mark.parametrize(
+    "path", sorted((PACKAGE / "cli").rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_the_command_names_no_vendor(path: Path) -> None:
+    """No module of pipestatus/cli/ names a vendor key or a vendor's auth header, in a string
+    literal or an identifier: the command reads the registry."""
+    assert _vendors_named(path.read_text(encoding="utf-8")) == set()
+
+
+def test_the_vendor_scan_finds_keys_and_headers() -> None:
+    """The scan behind the test above finds a key in an identifier or an f-string and a
+    header in any case, and ignores a longer word that contains a key."""
+    from pipestatus.vendors import REGISTRY
+
+    spec = next(iter(REGISTRY.values()))
+    assert _vendors_named(f"client.{spec.key}(url)") == {spec.key}
+    assert _vendors_named(f"x = f'{{a}}/{spec.key}'") == {spec.key}
+    assert _vendors_named(f"h = {spec.header.upper()!r}") == {spec.header.upper()}
+    assert _vendors_named(f"{spec.key}_extra = 1\nx = 'my-{spec.key}'") == set()

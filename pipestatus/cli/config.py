@@ -1,5 +1,12 @@
 """The ``pipestatus`` command's configuration file: named vendor accounts and the pipelines to
-follow, read from TOML and validated into frozen attrs classes.
+follow, read from TOML and structured into frozen attrs classes.
+
+The file's shape comes from the vendor registry (:data:`pipestatus.vendors.REGISTRY`), not from
+tables here. An account is ``vendor``, ``endpoint`` and ``token_env`` plus the fields of its
+vendor's ``spec.options`` class (those fields are the vendor's configuration keys, with the
+class's types and defaults); a pipeline entry is ``account``, an optional ``name`` and the
+vendor's ``spec.id_names``, each checked with its ``IdParam.check``. Values are structured by the
+one converter of :mod:`pipestatus.cli.convert`.
 
 Pure apart from :func:`load_config` (which reads the file): :func:`parse_config` takes the
 decoded TOML, :func:`resolve_tokens` takes the environment as a mapping,
@@ -14,23 +21,31 @@ Tokens never live in the file: an account names the environment variable that ho
 
 from __future__ import annotations
 
-import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal, TypeAlias, cast
-from urllib.parse import urlsplit
+from typing import Any, Final, TypeAlias
 
 import attrs
 
+from pipestatus.auth import token_auth
+from pipestatus.cli.convert import (
+    ACCOUNT_NAME,
+    BaseURL,
+    EnvName,
+    IdText,
+    Problem,
+    addressed,
+    structure,
+    try_options,
+)
 from pipestatus.client import Client
 from pipestatus.errors import AuthError, PipestatusError, TransportError
 from pipestatus.model import Run, Target
+from pipestatus.vendors import REGISTRY, VendorSpec
 
 __all__ = [
     "EXAMPLE",
-    "PIPELINE_IDS",
-    "VENDORS",
     "Account",
     "Config",
     "ConfigError",
@@ -44,26 +59,8 @@ __all__ = [
 ]
 
 Outcome: TypeAlias = Run | PipestatusError
-Vendor: TypeAlias = Literal["codearts_repo", "codearts_pipeline", "yunxiao"]
 
-VENDORS: Final[tuple[Vendor, ...]] = ("codearts_repo", "codearts_pipeline", "yunxiao")
-
-_COMMON: Final = frozenset({"vendor", "endpoint", "token_env"})
-#: The keys an account may have, per vendor (besides ``vendor``, ``endpoint``, ``token_env``).
-_ACCOUNT_KEYS: Final[dict[Vendor, frozenset[str]]] = {
-    "codearts_repo": _COMMON,
-    "codearts_pipeline": _COMMON | {"project_id"},
-    "yunxiao": _COMMON | {"organization_id", "region_edition"},
-}
-#: The IDs a pipeline entry gives, per vendor of its account.
-PIPELINE_IDS: Final[dict[Vendor, tuple[str, ...]]] = {
-    "codearts_repo": ("repository_id", "pipeline_id"),
-    "codearts_pipeline": ("pipeline_id",),
-    "yunxiao": ("pipeline_id",),
-}
 _TOP_KEYS: Final = frozenset({"accounts", "pipelines"})
-_ENV_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ACCOUNT_NAME: Final = re.compile(r"[A-Za-z0-9_.-]+")
 _USE_ENV_ADVICE: Final = (
     "a token must not be written in the file: put it in an environment variable "
     "and name that variable with token_env"
@@ -75,16 +72,36 @@ class ConfigError(Exception):
 
 
 @attrs.frozen(kw_only=True)
+class AccountKeys:
+    """The keys every account has besides ``vendor``: where to send requests, and which
+    environment variable holds the token."""
+
+    endpoint: BaseURL
+    token_env: EnvName
+
+
+@attrs.frozen(kw_only=True)
 class Account:
-    """One vendor account: where to send requests and which variable holds the token."""
+    """One vendor account: its vendor's key, endpoint, token variable and options (an instance
+    of the vendor spec's ``options`` class)."""
 
     name: str
-    vendor: Vendor
+    vendor: str
     endpoint: str
     token_env: str
-    project_id: str | None = None
-    organization_id: str | None = None
-    region_edition: bool = False
+    options: Any
+
+    @property
+    def spec(self) -> VendorSpec[Any, Any]:
+        return REGISTRY[self.vendor]
+
+
+@attrs.frozen(kw_only=True)
+class PipelineKeys:
+    """The keys every pipeline entry has besides its IDs."""
+
+    account: str
+    name: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -134,41 +151,10 @@ def load_config(path: str | Path) -> Config:
 
 def parse_config(data: Mapping[str, object], *, source: str) -> Config:
     """Validate decoded TOML; raise :class:`ConfigError` naming ``source`` and the key."""
-
-    def fail(key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{source}: {key}: {problem}")
-
-    if "token" in data:
-        raise fail("token", _USE_ENV_ADVICE)
-    for key in data:
-        if key not in _TOP_KEYS:
-            raise fail(key, f"unknown key (expected {_one_of(_TOP_KEYS)})")
-    raw_accounts = data.get("accounts")
-    if not isinstance(raw_accounts, dict) or not raw_accounts:
-        raise fail("accounts", "missing: add at least one [accounts.NAME] table")
-    accounts: dict[str, Account] = {}
-    for name, raw in raw_accounts.items():
-        accounts[name] = _account(name, raw, fail)
-    raw_pipelines = data.get("pipelines")
-    if not isinstance(raw_pipelines, list) or not raw_pipelines:
-        raise fail("pipelines", "missing: add at least one [[pipelines]] entry")
-    pipelines: list[Pipeline] = []
-    seen_ids: dict[tuple[str, tuple[str, ...]], int] = {}
-    seen_labels: dict[str, int] = {}
-    for index, raw in enumerate(raw_pipelines):
-        pipeline = _pipeline(index, raw, accounts, fail)
-        ident = (pipeline.account, pipeline.ids)
-        if ident in seen_ids:
-            raise fail(f"pipelines[{index}]", f"the same pipeline as pipelines[{seen_ids[ident]}]")
-        if pipeline.label in seen_labels:
-            raise fail(
-                f"pipelines[{index}].name",
-                f"the same name as pipelines[{seen_labels[pipeline.label]}]",
-            )
-        seen_ids[ident] = index
-        seen_labels[pipeline.label] = index
-        pipelines.append(pipeline)
-    return Config(source=source, accounts=accounts, pipelines=tuple(pipelines))
+    try:
+        return _parse(data, source)
+    except Problem as problem:
+        raise ConfigError(f"{source}: {problem.key}: {problem.problem}") from None
 
 
 def resolve_tokens(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
@@ -211,24 +197,12 @@ def follow_targets(client: Client, config: Config, tokens: Mapping[str, str]) ->
     for name, account in config.accounts.items():
         if name not in tokens:
             continue
+        spec = account.spec
         try:
-            if account.vendor == "codearts_repo":
-                adapter: Any = client.codearts_repo(account.endpoint, token=tokens[name])
-            elif account.vendor == "codearts_pipeline":
-                assert account.project_id is not None
-                adapter = client.codearts_pipeline(
-                    account.endpoint, project_id=account.project_id, token=tokens[name]
-                )
-            else:
-                adapter = client.yunxiao(
-                    account.endpoint,
-                    token=tokens[name],
-                    organization_id=account.organization_id,
-                    region_edition=account.region_edition,
-                )
+            auth = token_auth(spec.header, tokens[name])
+            adapters[name] = client._connect(spec, account.endpoint, auth, account.options)
         except ValueError as exc:
             raise ConfigError(f"{config.source}: accounts.{name}: {exc}") from None
-        adapters[name] = adapter
     out = []
     for pipeline in config.pipelines:
         account = config.accounts[pipeline.account]
@@ -241,7 +215,7 @@ def follow_targets(client: Client, config: Config, tokens: Mapping[str, str]) ->
                 label=pipeline.label,
                 account=pipeline.account,
                 vendor=account.vendor,
-                ids=tuple(zip(PIPELINE_IDS[account.vendor], target.ids, strict=True)),
+                ids=tuple(zip(account.spec.id_names, target.ids, strict=True)),
                 target=target,
                 home=account.endpoint,
             )
@@ -274,129 +248,120 @@ def setup_problems(
 # --- the parts ------------------------------------------------------------------------------------
 
 
-_Fail: TypeAlias = Callable[[str, str], ConfigError]  # parse_config's ``fail``
-
-
-def _one_of(keys: frozenset[str] | tuple[str, ...]) -> str:
+def _one_of(keys: frozenset[str] | Sequence[str]) -> str:
     return ", ".join(sorted(keys))
 
 
-def _account(name: str, raw: object, fail: _Fail) -> Account:
-    where = f"accounts.{name}"
-    if not _ACCOUNT_NAME.fullmatch(name):
-        raise fail(where, "account names use letters, digits, '.', '_' and '-' only")
+def _parse(data: Mapping[str, object], source: str) -> Config:
+    if "token" in data:
+        raise Problem("token", _USE_ENV_ADVICE)
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise Problem(key, f"unknown key (expected {_one_of(_TOP_KEYS)})")
+    raw_accounts = data.get("accounts")
+    if not isinstance(raw_accounts, dict) or not raw_accounts:
+        raise Problem("accounts", "missing: add at least one [accounts.NAME] table")
+    accounts = {name: _account(name, raw) for name, raw in raw_accounts.items()}
+    raw_pipelines = data.get("pipelines")
+    if not isinstance(raw_pipelines, list) or not raw_pipelines:
+        raise Problem("pipelines", "missing: add at least one [[pipelines]] entry")
+    pipelines: list[Pipeline] = []
+    seen_ids: dict[tuple[str, tuple[str, ...]], int] = {}
+    seen_labels: dict[str, int] = {}
+    for index, raw in enumerate(raw_pipelines):
+        pipeline = _pipeline(index, raw, accounts)
+        ident = (pipeline.account, pipeline.ids)
+        if ident in seen_ids:
+            first = seen_ids[ident]
+            raise Problem(f"pipelines[{index}]", f"the same pipeline as pipelines[{first}]")
+        if pipeline.label in seen_labels:
+            raise Problem(
+                f"pipelines[{index}].name",
+                f"the same name as pipelines[{seen_labels[pipeline.label]}]",
+            )
+        seen_ids[ident] = index
+        seen_labels[pipeline.label] = index
+        pipelines.append(pipeline)
+    return Config(source=source, accounts=accounts, pipelines=tuple(pipelines))
+
+
+def _table(raw: object, where: str, form: str) -> dict[str, object]:
+    """``raw`` as a table without a literal ``token`` key."""
     if not isinstance(raw, dict):
-        raise fail(where, "must be a table: [accounts.NAME]")
+        raise Problem(where, f"must be a table: {form}")
     if "token" in raw:
-        raise fail(f"{where}.token", _USE_ENV_ADVICE)
-    vendor = raw.get("vendor")
-    if vendor is None:
-        raise fail(f"{where}.vendor", f"missing (one of {', '.join(VENDORS)})")
-    if vendor not in VENDORS:
-        raise fail(f"{where}.vendor", f"must be one of {', '.join(VENDORS)}")
-    vendor = cast(Vendor, vendor)
-    allowed = _ACCOUNT_KEYS[vendor]
+        raise Problem(f"{where}.token", _USE_ENV_ADVICE)
+    return raw
+
+
+def _no_unknown_keys(
+    raw: Mapping[str, object], allowed: frozenset[str], where: str, vendor: str
+) -> None:
     for key in raw:
         if key not in allowed:
-            raise fail(f"{where}.{key}", f"unknown key for {vendor} (expected {_one_of(allowed)})")
-    endpoint = _string(raw, "endpoint", where, fail, required=True)
-    assert endpoint is not None
-    _check_endpoint(endpoint, f"{where}.endpoint", fail)
-    token_env = _string(raw, "token_env", where, fail, required=True)
-    assert token_env is not None
-    if not _ENV_NAME.fullmatch(token_env):
-        raise fail(
-            f"{where}.token_env",
-            "must be the name of an environment variable (letters, digits, '_'), not a token",
-        )
-    project_id = _string(raw, "project_id", where, fail, required=vendor == "codearts_pipeline")
-    organization_id = _string(raw, "organization_id", where, fail, required=False)
-    region_edition = raw.get("region_edition", False)
-    if not isinstance(region_edition, bool):
-        raise fail(f"{where}.region_edition", "must be true or false")
-    if region_edition and organization_id is not None:
-        raise fail(
-            f"{where}.organization_id",
-            "the region edition's path takes no organization_id: drop one of the two",
-        )
+            raise Problem(
+                f"{where}.{key}", f"unknown key for {vendor} (expected {_one_of(allowed)})"
+            )
+
+
+def _account(name: str, raw: object) -> Account:
+    where = f"accounts.{name}"
+    if not ACCOUNT_NAME.fullmatch(name):
+        raise Problem(where, "account names use letters, digits, '.', '_' and '-' only")
+    table = _table(raw, where, "[accounts.NAME]")
+    vendor = table.get("vendor")
+    if vendor is None:
+        raise Problem(f"{where}.vendor", f"missing (one of {', '.join(REGISTRY)})")
+    if not isinstance(vendor, str) or vendor not in REGISTRY:
+        raise Problem(f"{where}.vendor", f"must be one of {', '.join(REGISTRY)}")
+    spec = REGISTRY[vendor]
+    option_keys = frozenset(field.name for field in attrs.fields(spec.options))
+    common = frozenset(field.name for field in attrs.fields(AccountKeys))
+    _no_unknown_keys(table, common | option_keys | {"vendor"}, where, vendor)
+    keys = structure({k: v for k, v in table.items() if k in common}, AccountKeys, where)
+    given = {k: v for k, v in table.items() if k in option_keys}
+    with addressed(option_keys, where):
+        options = structure(given, spec.options, where)
+        try_options(spec, keys.endpoint, options)
     return Account(
         name=name,
         vendor=vendor,
-        endpoint=endpoint.strip().rstrip("/"),
-        token_env=token_env,
-        project_id=project_id,
-        organization_id=organization_id,
-        region_edition=region_edition,
+        endpoint=keys.endpoint,
+        token_env=keys.token_env,
+        options=options,
     )
 
 
-def _pipeline(index: int, raw: object, accounts: Mapping[str, Account], fail: _Fail) -> Pipeline:
+def _pipeline(index: int, raw: object, accounts: Mapping[str, Account]) -> Pipeline:
     where = f"pipelines[{index}]"
-    if not isinstance(raw, dict):
-        raise fail(where, "must be a table: [[pipelines]]")
-    if "token" in raw:
-        raise fail(f"{where}.token", _USE_ENV_ADVICE)
-    account_name = _string(raw, "account", where, fail, required=True)
-    assert account_name is not None
+    table = _table(raw, where, "[[pipelines]]")
+    if "account" not in table:
+        raise Problem(f"{where}.account", "missing")
+    account_name = structure(table["account"], str, f"{where}.account")
     account = accounts.get(account_name)
     if account is None:
-        raise fail(
+        raise Problem(
             f"{where}.account", f"no account of that name (accounts: {_one_of(tuple(accounts))})"
         )
-    id_keys = PIPELINE_IDS[account.vendor]
-    allowed = frozenset({"account", "name", *id_keys})
-    for key in raw:
-        if key not in allowed:
-            raise fail(
-                f"{where}.{key}", f"unknown key for {account.vendor} (expected {_one_of(allowed)})"
-            )
+    spec = account.spec
+    common = frozenset(field.name for field in attrs.fields(PipelineKeys))
+    _no_unknown_keys(table, common | set(spec.id_names), where, account.vendor)
+    keys = structure({k: v for k, v in table.items() if k in common}, PipelineKeys, where)
     ids: list[str] = []
-    for key in id_keys:
-        value = raw.get(key)
-        if value is None:
-            raise fail(f"{where}.{key}", "missing")
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise fail(f"{where}.{key}", "must be a string or an integer")
-        text = str(value).strip()
-        if not text:
-            raise fail(f"{where}.{key}", "must not be empty")
-        ids.append(text)
-    name = _string(raw, "name", where, fail, required=False)
-    return Pipeline(account=account_name, ids=tuple(ids), name=name, index=index)
+    for param in spec.ids:
+        if param.name not in table:
+            raise Problem(f"{where}.{param.name}", "missing")
+        text = structure(table[param.name], IdText, f"{where}.{param.name}")
+        try:
+            ids.append(param.check(text, param.name))
+        except ValueError as exc:  # its message names the key: "repository_id must be ..."
+            raise Problem(where, str(exc)) from None
+    return Pipeline(account=keys.account, ids=tuple(ids), name=keys.name, index=index)
 
 
-def _string(
-    raw: Mapping[str, object], key: str, where: str, fail: _Fail, *, required: bool
-) -> str | None:
-    value = raw.get(key)
-    if value is None:
-        if required:
-            raise fail(f"{where}.{key}", "missing")
-        return None
-    if not isinstance(value, str):
-        raise fail(f"{where}.{key}", "must be a string")
-    if not value.strip():
-        raise fail(f"{where}.{key}", "must not be empty")
-    return value.strip()
+# --- the example `pipestatus init` writes ---------------------------------------------------------
 
-
-def _check_endpoint(url: str, key: str, fail: _Fail) -> None:
-    # The URL is never echoed: a pasted URL may hold credentials.
-    try:
-        parts = urlsplit(url.strip())
-        _ = parts.port  # raises on an invalid port
-    except ValueError:
-        raise fail(key, "not a valid URL") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise fail(key, "must be http(s)://host[:port][/prefix]")
-    if parts.username is not None or parts.password is not None:
-        raise fail(key, "must not carry credentials: name the token's variable with token_env")
-    if parts.query or parts.fragment:
-        raise fail(key, "must not have a query or fragment")
-
-
-#: What ``pipestatus init`` writes: every key, commented.
-EXAMPLE: Final = """\
+_EXAMPLE_HEAD: Final = """\
 # pipestatus configuration: the vendor accounts to read and the pipelines to follow.
 #
 #   pipestatus status -c pipestatus.toml          one table (--json: one JSON document)
@@ -404,46 +369,25 @@ EXAMPLE: Final = """\
 #   pipestatus cctray -c pipestatus.toml --serve 127.0.0.1:8080   a CCTray feed
 #
 # Tokens never go in this file: each account names the environment variable that holds
-# its token (token_env), e.g. `export HUAWEI_TOKEN=...` before running pipestatus.
-
-# --- accounts: one table per vendor account, [accounts.NAME] ---------------------------
-
-# Huawei Cloud CodeArts Repo (API v4): pipelines are (repository_id, pipeline_id).
-[accounts.huawei-repo]
-vendor = "codearts_repo"
-endpoint = "https://codehub-ext.cn-north-4.myhuaweicloud.com"
-token_env = "HUAWEI_TOKEN"
-
-# Huawei Cloud CodeArts Pipeline (API v5): one project per account.
-[accounts.huawei-pipeline]
-vendor = "codearts_pipeline"
-endpoint = "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com"
-project_id = "0123456789abcdef0123456789abcdef"
-token_env = "HUAWEI_TOKEN"
-
-# Alibaba Cloud Yunxiao Flow. organization_id selects the central site's path form;
-# region_edition = true selects the region edition's (which takes no organization_id).
-[accounts.yunxiao]
-vendor = "yunxiao"
-endpoint = "https://openapi-rdc.aliyuncs.com"
-organization_id = "60d54f3daccf2bbd6659f3ad"
-# region_edition = false
-token_env = "YUNXIAO_TOKEN"
-
-# --- pipelines: one [[pipelines]] entry each; name is optional -------------------------
-
-[[pipelines]]
-account = "huawei-repo"
-repository_id = 2111976239
-pipeline_id = 6
-name = "backend"
-
-[[pipelines]]
-account = "huawei-pipeline"
-pipeline_id = "d1971a2b3c4d4e5f8a9b0c1d2e3f4a5b"
-name = "release"
-
-[[pipelines]]
-account = "yunxiao"
-pipeline_id = "123"
+# its token (token_env); export that variable before running pipestatus.
 """
+_EXAMPLE_ACCOUNTS: Final = (
+    "# --- accounts: one table per vendor account, [accounts.NAME] ---------------------------\n"
+)
+_EXAMPLE_PIPELINES: Final = (
+    "# --- pipelines: one [[pipelines]] entry each; name is optional -------------------------\n"
+)
+
+
+def example() -> str:
+    """The commented configuration ``pipestatus init`` writes: one account and one pipeline
+    of every registered vendor, as each spec writes them."""
+    parts = [_EXAMPLE_HEAD, _EXAMPLE_ACCOUNTS]
+    parts += [spec.example_account for spec in REGISTRY.values()]
+    parts.append(_EXAMPLE_PIPELINES)
+    parts += [spec.example_pipeline for spec in REGISTRY.values()]
+    return "\n".join(parts)
+
+
+#: What ``pipestatus init`` writes: every key, commented.
+EXAMPLE: Final = example()
