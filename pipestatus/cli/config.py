@@ -35,9 +35,7 @@ from pipestatus.cli.convert import (
     EnvName,
     IdText,
     Problem,
-    addressed,
     structure,
-    try_options,
 )
 from pipestatus.client import Client
 from pipestatus.errors import AuthError, PipestatusError, TransportError
@@ -320,9 +318,7 @@ def _account(name: str, raw: object) -> Account:
     _no_unknown_keys(table, common | option_keys | {"vendor"}, where, vendor)
     keys = structure({k: v for k, v in table.items() if k in common}, AccountKeys, where)
     given = {k: v for k, v in table.items() if k in option_keys}
-    with addressed(option_keys, where):
-        options = structure(given, spec.options, where)
-        try_options(spec, keys.endpoint, options)
+    options = structure(given, spec.options, where)
     return Account(
         name=name,
         vendor=vendor,

@@ -10,19 +10,16 @@ refuse: a value in a configuration file may be a secret pasted in the wrong plac
 :func:`structure` is the one entry point: whatever cattrs raises becomes a :class:`Problem`
 (a key path and what is wrong with it), through ``cattrs.transform_error``.
 
-A vendor checks some of its options (a combination of two, a range) only when its adapter is
-made. :func:`try_options` makes the adapter once on a sender that sends nothing, so those checks
-run while the file is read, and :func:`addressed` turns what they raise into a problem at the
-option their message names.
+A vendor's own checks of its options (a range, a combination of two) are attrs validators of its
+options class raising :class:`~pipestatus.vendors._spec.OptionError`, which names the option: it
+becomes a problem at that option's key.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator, Mapping
 from types import UnionType
-from typing import Any, Final, NewType, TypeVar, Union, get_args, get_origin
+from typing import Final, NewType, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 import attrs
@@ -30,9 +27,8 @@ import cattrs
 from cattrs.errors import ForbiddenExtraKeysError, StructureHandlerNotFoundError
 from cattrs.v import transform_error
 
-from pipestatus._sansio import Endpoint, Request, Response, Sender, Validators, check_base_url
-from pipestatus.auth import Auth
-from pipestatus.vendors import VendorSpec
+from pipestatus._sansio import check_base_url
+from pipestatus.vendors._spec import OptionError
 
 __all__ = [
     "ACCOUNT_NAME",
@@ -42,9 +38,7 @@ __all__ = [
     "IdText",
     "Invalid",
     "Problem",
-    "addressed",
     "structure",
-    "try_options",
 ]
 
 T = TypeVar("T")
@@ -202,74 +196,21 @@ def structure(data: object, cls: type[T], key: str) -> T:
         KeyError,
         AttributeError,
     ) as exc:
+        refused = _option_error(exc)
+        if refused is not None:  # the vendor's own check: addressed to the option it guards
+            raise Problem(f"{key}.{refused.option}", refused.problem) from None
         found = transform_error(exc, key, _describe)
     problem, _, path = found[0].partition(" @ ")
     raise Problem(path, problem)
 
 
-# --- the vendor's own checks of its options ---------------------------------------------------
-
-
-@contextlib.contextmanager
-def addressed(fields: frozenset[str], where: str) -> Iterator[None]:
-    """A problem the block reports at the account itself, or a ``ValueError`` it raises (the
-    vendor's own check of its options), addressed to the option it names (``batch_size must
-    be in 1..1000`` -> ``accounts.ci.batch_size: must be in 1..1000``), else to the account."""
-    try:
-        yield
-    except Problem as problem:
-        if problem.key != where:
-            raise
-        text = problem.problem
-    except (ValueError, TypeError) as exc:
-        text = str(exc)
-    else:
-        return
-    named = [(match.start(), match.group()) for match in _words(fields).finditer(text)]
-    if not named:
-        raise Problem(where, text) from None
-    start, field = min(named)
-    if start == 0:
-        text = text[len(field) :].lstrip(" :") or text
-    raise Problem(f"{where}.{field}", text) from None
-
-
-def _words(fields: frozenset[str]) -> re.Pattern[str]:
-    if not fields:
-        return re.compile(r"(?!)")
-    return re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(fields))) + r")\b")
-
-
-class _NoCredentials(Auth):
-    """An auth that adds nothing: the options check sends no request."""
-
-    __slots__ = ()
-
-    async def apply(self, request: Request, sender: Sender) -> Request:
-        return request
-
-
-class _Unsent:
-    """A sender that sends nothing: adapters made on it only run their own checks."""
-
-    max_concurrency = 1
-    timeout = 1.0
-
-    async def request(
-        self,
-        endpoint: Endpoint,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        json_body: Any = None,
-        validators: Validators | None = None,
-    ) -> Response:
-        raise RuntimeError("the configuration check sends no request")
-
-
-def try_options(spec: VendorSpec[Any, Any], endpoint: str, options: object) -> None:
-    """Make the vendor's adapter once, sending nothing: an adapter checks its options when it
-    is made, so a combination it refuses is reported while the file is read."""
-    where = Endpoint.create(spec.key, endpoint, _NoCredentials(), spec.decode_error)
-    spec.adapter(_Unsent(), where, options, conditional=False)
+def _option_error(exc: BaseException) -> OptionError | None:
+    """The vendor's own refusal of an option (an attrs validator of its options class), found
+    in whatever cattrs wrapped it in."""
+    if isinstance(exc, OptionError):
+        return exc
+    for child in getattr(exc, "exceptions", ()):
+        found = _option_error(child)
+        if found is not None:
+            return found
+    return None

@@ -22,10 +22,38 @@ from pipestatus.status import StatusTable
 if TYPE_CHECKING:
     from pipestatus.vendors._base import Adapter
 
-__all__ = ["Demo", "IdParam", "VendorSpec"]
+__all__ = ["Demo", "IdParam", "OptionError", "VendorSpec", "checked"]
 
 A = TypeVar("A", bound="Adapter[Any]")
 O = TypeVar("O")  # noqa: E741 - the options class, as in Generic[A, O]
+
+
+class OptionError(ValueError):
+    """An account option its vendor refuses; ``option`` names it, ``problem`` says why (the
+    message never repeats the value: it may be a secret pasted in the wrong place)."""
+
+    def __init__(self, option: str, problem: str) -> None:
+        self.option = option
+        self.problem = problem
+        super().__init__(f"{option} {problem}")
+
+
+def checked(
+    check: Callable[[object, str], object], *, optional: bool = False
+) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """An attrs validator running an ID check (``check(value, name)``, raising ``ValueError``
+    that starts with ``name``) and raising :class:`OptionError` for the option it guards."""
+
+    def validate(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if optional and value is None:
+            return
+        try:
+            check(value, attribute.name)
+        except ValueError as exc:
+            problem = str(exc).removeprefix(attribute.name).lstrip(" :")
+            raise OptionError(attribute.name, problem) from None
+
+    return validate
 
 
 @attrs.frozen(kw_only=True)

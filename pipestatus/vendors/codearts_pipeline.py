@@ -36,7 +36,7 @@ from pipestatus.vendors._base import (
     string_id,
 )
 from pipestatus.vendors._huawei import decode_error
-from pipestatus.vendors._spec import Demo, IdParam, VendorSpec
+from pipestatus.vendors._spec import Demo, IdParam, OptionError, VendorSpec, checked
 
 __all__ = [
     "SPEC",
@@ -229,8 +229,15 @@ BATCH_SIZE: Final = 100
 class Options:
     """A v5 account: one project, and how many pipeline IDs go in one batch call."""
 
-    project_id: str
-    batch_size: int = BATCH_SIZE
+    project_id: str = attrs.field(validator=checked(string_id))
+    batch_size: int = attrs.field(default=BATCH_SIZE)
+
+    @batch_size.validator
+    def _check_batch_size(self, attribute: attrs.Attribute[int], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise OptionError("batch_size", "must be an integer in 1..1000")
+        if not 1 <= value <= 1000:
+            raise OptionError("batch_size", "must be in 1..1000")
 
 
 class CodeArtsPipeline(Adapter[Options]):
@@ -244,13 +251,8 @@ class CodeArtsPipeline(Adapter[Options]):
         self, transport: Sender, endpoint: Endpoint, options: Options, *, conditional: bool
     ) -> None:
         super().__init__(transport, endpoint, options, conditional=conditional)
-        self.project_id = string_id(options.project_id, "project_id")
-        batch_size = options.batch_size
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
-            raise ValueError("batch_size must be an integer in 1..1000")
-        if not 1 <= batch_size <= 1000:
-            raise ValueError("batch_size must be in 1..1000")
-        self.batch_size = batch_size
+        self.project_id = options.project_id  # checked by Options
+        self.batch_size = options.batch_size
         self._path = f"/v5/{segment(self.project_id)}/api/pipelines/status"
 
     def __repr__(self) -> str:

@@ -26,7 +26,7 @@ from pipestatus.auth import TokenProvider, token_auth
 from pipestatus.model import Job, Run, Stage, Target
 from pipestatus.status import Status, StatusTable, aggregate
 from pipestatus.vendors._base import Adapter, Connector, json_error, segment, string_id
-from pipestatus.vendors._spec import Demo, IdParam, VendorSpec
+from pipestatus.vendors._spec import Demo, IdParam, OptionError, VendorSpec, checked
 
 __all__ = [
     "SPEC",
@@ -214,8 +214,19 @@ class Options:
     """A Yunxiao account's path form: an organization ID (the central site's form), or the
     region edition's (which takes none); neither is the no-organization form."""
 
-    organization_id: str | None = None
-    region_edition: bool = False
+    organization_id: str | None = attrs.field(
+        default=None, validator=checked(string_id, optional=True)
+    )
+    region_edition: bool = attrs.field(default=False)
+
+    @region_edition.validator
+    def _check_region_edition(self, attribute: attrs.Attribute[bool], value: object) -> None:
+        if not isinstance(value, bool):
+            raise OptionError("region_edition", "must be true or false")
+        if value and self.organization_id is not None:
+            raise OptionError(
+                "organization_id", "the region edition's path takes no organization_id"
+            )
 
 
 def decode_error(body: bytes) -> tuple[str | None, str | None]:
@@ -241,12 +252,6 @@ class YunxiaoFlow(Adapter[Options]):
     ) -> None:
         super().__init__(transport, endpoint, options, conditional=conditional)
         organization_id, region_edition = options.organization_id, options.region_edition
-        if not isinstance(region_edition, bool):
-            raise ValueError("region_edition must be true or false")
-        if region_edition and organization_id is not None:
-            raise ValueError("the region edition's path takes no organization_id")
-        if organization_id is not None:
-            organization_id = string_id(organization_id, "organization_id")
         self.organization_id = organization_id
         self.region_edition = region_edition
         if region_edition:
