@@ -21,10 +21,12 @@ from pipestatus.testing import ERROR_BODIES, SimJob, SimRun, SimStage, VendorSer
 from pipestatus.testing._standalone import main, parser
 from pipestatus.testing.dialects import DIALECTS, dialect_for
 from pipestatus.testing.dialects._base import Context
+from pipestatus.testing.fleet import fleet_table
 from pipestatus.vendors import REGISTRY
 
 ROOT = Path(pipestatus.__file__).resolve().parents[1]
 TESTING = ROOT / "pipestatus" / "testing"
+README = ROOT / "README.md"
 TOKEN = "secret-token"
 
 
@@ -182,6 +184,16 @@ def test_standalone_options_include_one_per_dialect(capsys: pytest.CaptureFixtur
     for dialect in DIALECTS.values():
         assert dialect.standalone_option[0] in shown
     assert {"--repo", "--v5", "--yunxiao"} <= set(parser()._option_string_actions)
+
+
+def test_readme_documents_the_standalone_server() -> None:
+    """The README's fleet table is the fleet the code serves, and it names every option."""
+    readme = README.read_text(encoding="utf-8")
+    assert fleet_table() in readme
+    section = readme.split("## The simulated server", 1)[1].split("\n## ", 1)[0]
+    for flag in parser()._option_string_actions:
+        if flag not in ("-h", "--help"):
+            assert f"| `{flag}" in section, flag
 
 
 async def test_standalone_serves_the_fleet() -> None:

@@ -35,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
     )
     made.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free)")
     made.add_argument("--token", default="bench-token", help="token every request must carry")
-    made.add_argument("--seed", type=int, default=0)
+    made.add_argument("--seed", type=int, default=0, help="seed of the fleet's runs")
     made.add_argument("--fleet", action="store_true", help="add the time-driven demo fleet")
     made.add_argument("--fleet-size", type=int, default=10, help="fleet pipelines per vendor")
     made.add_argument("--speed", type=float, default=1.0, help="fleet time multiplier")

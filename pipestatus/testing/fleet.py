@@ -177,7 +177,7 @@ def _named(spec: VendorSpec[Any, Any], n: int) -> str:
 
 def fleet_table(n_per_vendor: int = 10) -> str:
     """The fleet's IDs per vendor as a Markdown table (the README's is this text)."""
-    lines = ["| vendor | account options | pipeline IDs, n = 1..N |", "|---|---|---|"]
+    lines = [f"| vendor | account options | IDs of pipelines 1..{n_per_vendor} |", "|---|---|---|"]
     for spec in REGISTRY.values():
         options = ", ".join(f'{name}="{value}"' for name, value in spec.demo.options.items())
         lines.append(
