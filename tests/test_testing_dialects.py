@@ -8,19 +8,24 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 import pipestatus
+import pipestatus.testing._server
+import pipestatus.testing._standalone
 from pipestatus import Client, Run
 from pipestatus.testing import ERROR_BODIES, SimJob, SimRun, SimStage, VendorServer, make_fleet
+from pipestatus.testing._answers import Answer
+from pipestatus.testing._sim import RunSource, Served
 from pipestatus.testing._standalone import main, parser
 from pipestatus.testing.dialects import DIALECTS, dialect_for
-from pipestatus.testing.dialects._base import Context
+from pipestatus.testing.dialects._base import Context, Dialect, Route, ids_of
 from pipestatus.testing.fleet import fleet_table
 from pipestatus.vendors import REGISTRY
 
@@ -138,6 +143,73 @@ async def test_fleet_serves_each_specs_demo_ids_under_its_options(
     assert len(results) == 3 * len(REGISTRY)
     bad = {t: r for t, r in results.items() if not isinstance(r, Run)}
     assert not bad
+
+
+class ToyDialect(Dialect):
+    """A made-up vendor: ``GET /toy/{id}`` with header ``Toy-Key``."""
+
+    key = "toy"
+    error_bodies: ClassVar[Mapping[int, Mapping[str, str]]] = {401: {"why": "no key"}}
+    standalone_option = ("--toy", "static toy pipelines")
+
+    def __init__(self, context: Context) -> None:
+        super().__init__(context)
+        self.served: dict[str, Served] = {}
+
+    def routes(self) -> Sequence[Route]:
+        return (Route("GET", "/toy/{id}", self._get),)
+
+    def authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Toy-Key") == self.context.token
+
+    def pipelines_of(self, request: web.Request, body: bytes) -> list[str]:
+        return [request.match_info["id"]]
+
+    def add(self, ids: Sequence[str | int], run: RunSource, **options: Any) -> None:
+        (pipeline_id,) = ids_of(self, ids, "id")
+        self.served[pipeline_id] = Served(self.key, (pipeline_id,), run)
+
+    def pipelines(self) -> list[Served]:
+        return list(self.served.values())
+
+    @classmethod
+    def static(cls, n: int) -> tuple[tuple[str, ...], dict[str, Any]]:
+        return (f"t{n}",), {}
+
+    async def _get(self, request: web.Request, body: bytes) -> Answer:
+        if not self.authorized(request):
+            return self.error(401)
+        run = self.served[request.match_info["id"]].current(self.context.elapsed())
+        assert run is not None
+        return Answer(200, {"number": run.number, "state": run.status})
+
+
+async def test_a_new_dialect_needs_no_change_to_the_core(
+    monkeypatch: pytest.MonkeyPatch, session: aiohttp.ClientSession
+) -> None:
+    """A dialect added to DIALECTS is routed, authenticated, faulted, recorded and given its
+    standalone option by the core as it is."""
+    with_toy = {**DIALECTS, "toy": ToyDialect}
+    monkeypatch.setattr(pipestatus.testing._server, "DIALECTS", with_toy)
+    monkeypatch.setattr(pipestatus.testing._standalone, "DIALECTS", with_toy)
+    assert "--toy" in parser()._option_string_actions
+    async with VendorServer(token=TOKEN) as srv:
+        srv.add_pipeline("toy", ("t1",), [a_run(1), a_run(2)])
+        srv.fault(vendor="toy", pipeline="t1", status=503, times=1)
+        url = f"{srv.url}/toy/t1"
+        async with session.get(url) as resp:
+            assert resp.status == 503  # faults come before the dialect's auth check
+        seen = []
+        for headers in ({}, {"Toy-Key": TOKEN}, {"Toy-Key": TOKEN}):
+            async with session.get(url, headers=headers) as resp:
+                seen.append((resp.status, await resp.json()))
+        assert seen == [
+            (401, {"why": "no key"}),
+            (200, {"number": 1, "state": "failed"}),
+            (200, {"number": 2, "state": "failed"}),
+        ]
+        assert [r.vendor for r in srv.requests] == ["toy"] * 4
+        assert [p.ids for p in srv.pipelines("toy")] == [("t1",)]
 
 
 # -- the core names no vendor ------------------------------------------------------------------
