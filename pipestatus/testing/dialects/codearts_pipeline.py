@@ -20,6 +20,7 @@ from aiohttp import web
 from pipestatus.testing._answers import Answer
 from pipestatus.testing._sim import RunSource, Served, SimRun, resolve_times, stable_hex, word
 from pipestatus.testing.dialects._base import (
+    Context,
     Dialect,
     Host,
     Route,
@@ -86,8 +87,8 @@ class BatchDialect(Dialect):
     error_bodies = ERROR_BODIES
     standalone_option = ("--v5", 'static v5 pipelines "proj"/p0001..')
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, context: Context) -> None:
+        super().__init__(context)
         self._projects: dict[str, dict[str, Served]] = {}
 
     def routes(self) -> Sequence[Route]:

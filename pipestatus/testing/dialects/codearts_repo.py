@@ -30,7 +30,15 @@ from pipestatus.testing._sim import (
     stable_hex,
     word,
 )
-from pipestatus.testing.dialects._base import Dialect, Host, Route, ids_of, iso_cst, options_of
+from pipestatus.testing.dialects._base import (
+    Context,
+    Dialect,
+    Host,
+    Route,
+    ids_of,
+    iso_cst,
+    options_of,
+)
 
 __all__ = ["DIALECT", "ERROR_BODIES", "KEY", "V4_STATUS", "Pipelines", "RepoDialect"]
 
@@ -64,8 +72,8 @@ class RepoDialect(Dialect):
     error_bodies = ERROR_BODIES
     standalone_option = ("--repo", "static v4 pipelines 1000/1..N")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, context: Context) -> None:
+        super().__init__(context)
         self._pipelines: dict[tuple[int, int], Served] = {}
 
     def routes(self) -> Sequence[Route]:

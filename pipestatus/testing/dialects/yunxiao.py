@@ -31,6 +31,7 @@ from pipestatus.testing._sim import (
     word,
 )
 from pipestatus.testing.dialects._base import (
+    Context,
     Dialect,
     Host,
     Route,
@@ -73,8 +74,8 @@ class FlowDialect(Dialect):
     error_bodies = ERROR_BODIES
     standalone_option = ("--yunxiao", 'static Yunxiao pipelines "1"..N')
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, context: Context) -> None:
+        super().__init__(context)
         self._pipelines: dict[str, Served] = {}
 
     def routes(self) -> Sequence[Route]:
