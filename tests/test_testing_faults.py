@@ -385,3 +385,16 @@ async def test_damaging_fault_advances_the_script(server: VendorServer) -> None:
             assert "ETag" in resp.headers
         async with session.get(f"{server.url}{YX_PATH}", headers=YX) as resp:
             assert (await resp.json())["pipelineRunId"] == 2
+
+
+async def test_chaos_settings_stay_writable_attributes(server: VendorServer) -> None:
+    """chaos_rate, chaos_hang and chaos_trickle can be set as before: rate 0 stops chaos."""
+    server.chaos(1.0, seed=2, kinds=("http_503",))
+    server.chaos_hang, server.chaos_trickle = 0.5, 0.01
+    assert (server.chaos_rate, server.chaos_hang, server.chaos_trickle) == (1.0, 0.5, 0.01)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{server.url}{YX_PATH}", headers=YX) as resp:
+            assert resp.status == 503
+        server.chaos_rate = 0
+        async with session.get(f"{server.url}{YX_PATH}", headers=YX) as resp:
+            assert resp.status == 200

@@ -225,18 +225,30 @@ class VendorServer(Pipelines):
 
     @property
     def chaos_rate(self) -> float:
-        """The share of requests chaos faults (0: off)."""
+        """The share of requests chaos faults (0: off); settable."""
         return self._chaos.rate
+
+    @chaos_rate.setter
+    def chaos_rate(self, value: float) -> None:
+        self._chaos = attrs.evolve(self._chaos, rate=value)
 
     @property
     def chaos_hang(self) -> float:
-        """How long a chaos hang holds a request, in seconds."""
+        """How long a chaos hang holds a request, in seconds; settable."""
         return self._chaos.hang
+
+    @chaos_hang.setter
+    def chaos_hang(self, value: float) -> None:
+        self._chaos = attrs.evolve(self._chaos, hang=value)
 
     @property
     def chaos_trickle(self) -> float:
-        """The seconds between the bytes of a chaos trickle."""
+        """The seconds between the bytes of a chaos trickle; settable."""
         return self._chaos.trickle
+
+    @chaos_trickle.setter
+    def chaos_trickle(self, value: float) -> None:
+        self._chaos = attrs.evolve(self._chaos, trickle=value)
 
     # -- recording and concurrency -----------------------------------------------------------
 
