@@ -368,8 +368,10 @@ def test_readme_lists_every_vendors_configuration_keys(spec: VendorSpec[Any, Any
     """The README's table of configuration keys has a row for each registered vendor naming
     exactly its options and its pipeline IDs."""
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    rows = [line for line in readme.splitlines() if line.startswith(f"| `{spec.key}` | ")]
-    (row,) = [line for line in rows if line.count("|") == 4]  # vendor, account keys, pipeline keys
+    lines = readme.splitlines()
+    start = lines.index("| vendor | account keys | pipeline keys |")
+    table = lines[start : lines.index("", start)]
+    (row,) = [line for line in table if line.startswith(f"| `{spec.key}` | ")]
     _, _, accounts, pipelines, _ = row.split("|")
     assert set(re.findall(r"`(\w+)`", accounts)) == {f.name for f in attrs.fields(spec.options)}
     assert re.findall(r"`(\w+)`", pipelines) == list(spec.id_names)

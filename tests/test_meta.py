@@ -15,6 +15,9 @@ import pipestatus
 import pipestatus.errors
 from pipestatus import Status
 from pipestatus.status import StatusTable
+from pipestatus.testing.dialects import DIALECTS
+from pipestatus.testing.dialects._base import Dialect
+from pipestatus.vendors import REGISTRY
 
 ROOT = Path(__file__).parent.parent
 #: The sources in this checkout (the tests import the installed copy of the same files).
@@ -117,6 +120,19 @@ def test_vendor_modules_have_their_parts() -> None:
         fixtures = list((FIXTURES / vendor).glob("*-200.json"))
         assert fixtures, f"no 200 fixtures for {vendor}"
         assert list((FIXTURES / vendor).glob("error-*.json")), f"no error fixtures for {vendor}"
+
+
+def test_every_vendor_has_a_simulator_dialect() -> None:
+    """Each registered vendor has its module under testing/dialects/, whose DIALECT is of its
+    key, and the folder holds no dialect of an unregistered vendor."""
+    folder = PACKAGE / "testing" / "dialects"
+    modules = {info.name for info in pkgutil.iter_modules([str(folder)])}
+    assert {m for m in modules if not m.startswith("_")} == set(REGISTRY)
+    for key in REGISTRY:
+        dialect = importlib.import_module(f"pipestatus.testing.dialects.{key}").DIALECT
+        assert issubclass(dialect, Dialect)
+        assert dialect.key == key
+        assert DIALECTS[key] is dialect
 
 
 @pytest.mark.parametrize("vendor", VENDORS)

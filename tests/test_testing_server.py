@@ -30,6 +30,7 @@ ROOT = Path(pipestatus.__file__).resolve().parents[1]  # for the subprocess
 TOKEN = "secret-token"
 V4 = {"X-Auth-Token": TOKEN}
 YX = {"x-yunxiao-token": TOKEN}
+VENDORS = ("codearts_repo", "codearts_pipeline", "yunxiao")
 REPO_PATH = "/v4/repositories/2111976239/pipelines/6"
 V5_PATH = "/v5/proj/api/pipelines/status"
 YX_PATH = "/oapi/v1/flow/organizations/pipelines/123/runs/latestPipelineRun"
@@ -340,13 +341,10 @@ async def test_fleet_is_deterministic_and_moves_through_states() -> None:
     async with VendorServer() as one, VendorServer() as two:
         make_fleet(one, 10, seed=4)
         make_fleet(two, 10, seed=4)
-        assert len(one._repo) == len(one._v5["fleet"]) == len(one._yunxiao) == 10
-        pipelines = [
-            *one._repo.values(),
-            *one._v5["fleet"].values(),
-            *one._yunxiao.values(),
-        ]
-        twins = [*two._repo.values(), *two._v5["fleet"].values(), *two._yunxiao.values()]
+        repo, v5, yunxiao = (one.pipelines(key) for key in VENDORS)
+        assert len(repo) == len([p for p in v5 if p.scope == "fleet"]) == len(yunxiao) == 10
+        pipelines = [*repo, *v5, *yunxiao]
+        twins = [p for key in VENDORS for p in two.pipelines(key)]
         words: set[str] = set()
         numbers: set[int] = set()
         for mine, theirs in zip(pipelines, twins, strict=True):

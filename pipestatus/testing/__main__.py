@@ -1,5 +1,9 @@
-"""``python -m pipestatus.testing``: run the simulated vendor server until SIGTERM or SIGINT."""
+"""``python -m pipestatus.testing``: run the simulated vendor server until SIGTERM or SIGINT.
 
-from pipestatus.testing import main
+The options and their defaults are in :mod:`pipestatus.testing._standalone`; ``--help`` lists
+them.
+"""
+
+from pipestatus.testing._standalone import main
 
 raise SystemExit(main())
