@@ -1,7 +1,7 @@
 """Vendor times to aware UTC datetimes.
 
 Three encodings reach us: ISO 8601 with an offset (v4), naive ``YYYY-MM-DD HH:MM:SS`` strings
-in China Standard Time (v5 stages), and epoch milliseconds (v5 runs, Yunxiao). A value that
+in China Standard Time (v5 stages), and epoch milliseconds (v5 runs, Flow runs). A value that
 cannot be read becomes ``None`` with a log line: a bad time never costs a run.
 """
 

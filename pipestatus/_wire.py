@@ -9,7 +9,7 @@ takes both and yields a ``str``. Extra keys are ignored: vendors add fields.
 
 A wire field whose JSON key is not its Python name says so in its metadata:
 ``attrs.field(metadata={WIRE_KEY: 'updated_at"'})``; a vendor whose keys all follow one rule
-(Yunxiao's camelCase) passes ``key=`` to :func:`make_converter`.
+(camelCase, say) passes ``key=`` to :func:`make_converter`.
 """
 
 from __future__ import annotations

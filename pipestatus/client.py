@@ -55,8 +55,8 @@ class Client(Factories):
     certificate checks off (only for test hosts); an ``ssl.SSLContext`` sets your own CAs.
     ``sleep`` replaces ``asyncio.sleep`` for backoff waits (tests pass a no-op).
 
-    The adapters come from the vendors' typed factories (``client.codearts_repo(...)``,
-    ``client.codearts_pipeline(...)``, ``client.yunxiao(...)``), one per vendor module.
+    The adapters come from the vendors' typed factories (``client.<vendor key>(...)``), one
+    per vendor module, gathered in :class:`pipestatus.vendors.Factories`.
     """
 
     __slots__ = ("_conditional", "_sleep", "_transport")

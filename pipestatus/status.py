@@ -1,7 +1,7 @@
 """The canonical status, the rule that derives a parent's status from its children,
 and the per-vendor word tables.
 
-Aggregation rule (used wherever a vendor omits a level: a v4 run, a Yunxiao stage
+Aggregation rule (used wherever a vendor omits a level: a v4 run, a Flow stage
 without a status word):
 
 * no children at all: ``pending`` (nothing is known yet);

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import pkgutil
 import re
 from pathlib import Path
 
+import attrs
 import pytest
 
 import pipestatus
@@ -23,7 +25,7 @@ ROOT = Path(__file__).parent.parent
 #: The sources in this checkout (the tests import the installed copy of the same files).
 PACKAGE = ROOT / "pipestatus"
 FIXTURES = ROOT / "tests" / "fixtures"
-VENDORS = ("codearts_repo", "codearts_pipeline", "yunxiao")
+VENDORS = tuple(REGISTRY)
 #: The only modules allowed to import aiohttp: the transport, the test server, the CLI (serves
 #: the CCTray feed).
 AIOHTTP_ALLOWED = {"http.py", "testing", "cli"}
@@ -109,7 +111,8 @@ def test_only_the_transport_imports_aiohttp(path: Path) -> None:
 
 
 def test_vendor_modules_have_their_parts() -> None:
-    """Each vendor module has a VENDOR key, a STATUS table, parse functions and fixtures."""
+    """Each vendor module has a VENDOR key, a STATUS table, parse functions and fixtures, and
+    the registry lists exactly the vendor modules there are."""
     modules = {info.name for info in pkgutil.iter_modules([str(PACKAGE / "vendors")])}
     assert {m for m in modules if not m.startswith("_")} == set(VENDORS)
     for vendor in VENDORS:
@@ -206,12 +209,20 @@ def _vendors_named(source: str) -> set[str]:
     return {m.group() for text in _strings_and_names(source) for m in pattern.finditer(text)}
 
 
+def _outside_the_vendors(path: Path) -> bool:
+    parts = path.relative_to(PACKAGE).parts
+    return parts[0] != "vendors" and parts[:2] != ("testing", "dialects")
+
+
 @pytest.mark.parametrize(
-    "path", sorted((PACKAGE / "cli").rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
+    "path",
+    sorted(p for p in PACKAGE.rglob("*.py") if _outside_the_vendors(p)),
+    ids=lambda p: str(p.relative_to(PACKAGE)),
 )
-def test_the_command_names_no_vendor(path: Path) -> None:
-    """No module of pipestatus/cli/ names a vendor key or a vendor's auth header, in a string
-    literal or an identifier: the command reads the registry."""
+def test_only_the_vendor_modules_name_a_vendor(path: Path) -> None:
+    """No module outside pipestatus/vendors/ and pipestatus/testing/dialects/ names a vendor
+    key or a vendor's auth header, in a string literal or an identifier: the client, the
+    command, the configuration, the simulator's core and the watch read the registry."""
     assert _vendors_named(path.read_text(encoding="utf-8")) == set()
 
 
@@ -225,3 +236,38 @@ def test_the_vendor_scan_finds_keys_and_headers() -> None:
     assert _vendors_named(f"x = f'{{a}}/{spec.key}'") == {spec.key}
     assert _vendors_named(f"h = {spec.header.upper()!r}") == {spec.header.upper()}
     assert _vendors_named(f"{spec.key}_extra = 1\nx = 'my-{spec.key}'") == set()
+
+
+@pytest.mark.parametrize("key", list(REGISTRY))
+def test_every_registered_vendor_is_complete(key: str) -> None:
+    """A registered vendor has fixtures, a status table that maps onto the seven statuses and
+    reaches every terminal status but timedout (which v5 lacks), a simulator dialect, account
+    options that are its configuration keys, demo IDs its own validators accept, a typed
+    factory on Client, and README rows: its key in the status tables, every word of its table,
+    and a row of the configuration-keys table."""
+    from pipestatus import Client
+    from pipestatus.vendors import Factories
+
+    spec = REGISTRY[key]
+    assert list((FIXTURES / key).glob("*-200.json")), f"no 200 fixtures for {key}"
+    assert list((FIXTURES / key).glob("error-*.json")), f"no error fixtures for {key}"
+    assert isinstance(spec.status, StatusTable)
+    reached = set(spec.status.words.values())
+    assert reached <= set(Status)
+    assert {Status.SUCCESS, Status.FAILED, Status.CANCELED, Status.RUNNING} <= reached
+    assert importlib.util.find_spec(f"pipestatus.testing.dialects.{key}") is not None
+    assert attrs.has(spec.options)
+    spec.options(**spec.demo.options)  # the demo account's options are valid ones
+    for n in (1, 2):
+        ids = spec.demo.ids(n)
+        assert [param.check(value, param.name) for param, value in zip(spec.ids, ids, strict=True)]
+    assert callable(getattr(Factories, key))
+    assert callable(getattr(Client, key))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"| `{key}` |" in readme
+    for word in spec.status.words:
+        assert f"`{word}`" in readme, word
+    assert spec.name
+    assert spec.header
+    assert spec.auth_schemes
+    assert spec.example_account
