@@ -64,3 +64,13 @@ def test_client_is_there_when_asked_for() -> None:
     """``from pipestatus import Client`` still works, and brings aiohttp with it."""
     loaded = _loaded_after("from pipestatus import Client\nassert Client.__name__ == 'Client'")
     assert "aiohttp" in loaded
+
+
+def test_the_library_loads_no_terminal_library() -> None:
+    """The library (its client, watch and every vendor) loads no rich: only the command does."""
+    loaded = _loaded_after(
+        "import pipestatus, pipestatus.client, pipestatus.watch, pipestatus.vendors\n"
+        "from pipestatus import Client\nassert Client"
+    )
+    assert "rich" not in loaded
+    assert "rich" in _loaded_after("import pipestatus.cli")

@@ -110,6 +110,26 @@ def test_only_the_transport_imports_aiohttp(path: Path) -> None:
     assert not _imports(path) & {"aiohttp", "yarl", "multidict"}
 
 
+#: The only packages allowed to import rich: the command (and the service, once it exists).
+RICH_ALLOWED = {"cli", "serve"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] not in RICH_ALLOWED),
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
+def test_only_the_command_imports_rich(path: Path) -> None:
+    """No module outside pipestatus/cli/ (and a future pipestatus/serve/) imports rich."""
+    assert "rich" not in _imports(path)
+
+
+def test_the_rich_scan_finds_an_import() -> None:
+    """The scan behind the test above sees ``import rich`` and ``from rich.x import y``."""
+    cli = PACKAGE / "cli" / "render.py"
+    assert "rich" in _imports(cli)
+
+
 def test_vendor_modules_have_their_parts() -> None:
     """Each vendor module has a VENDOR key, a STATUS table, parse functions and fixtures, and
     the registry lists exactly the vendor modules there are."""

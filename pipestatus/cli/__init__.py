@@ -1,24 +1,32 @@
-"""The ``pipestatus`` command: a live demo, status, watch and a CCTray feed.
+"""The ``pipestatus`` command: status, view, wait, watch, a CCTray feed, init, a live demo and
+shell completion (``python -m pipestatus`` runs it too).
 
-    pipestatus demo [--speed 10] [--duration S]      a simulated fleet, watched live
-    pipestatus init [PATH] [--force]                 write a commented example configuration
-    pipestatus status -c FILE [--json] [--fail-on failed,timedout]
-    pipestatus watch  -c FILE [--json] [--interval S] [--duration S]
-    pipestatus cctray -c FILE [--serve HOST:PORT]
+    pipestatus status [NAME ...] [--status W] [--vendor V] [--branch GLOB] [--json] [--wide]
+    pipestatus view NAME [--json]                     one run as a tree of stages and jobs
+    pipestatus wait NAME [--timeout S] [--interval S] a deploy gate: exit 0, 3 or 4
+    pipestatus watch [--json | --live] [--strict]     one line per change, or a live table
+    pipestatus cctray [--serve HOST:PORT] [--strict]  a CCTray XML feed
+    pipestatus init [PATH] [--demo] [--force]         write a commented configuration
+    pipestatus demo [--speed 10] [--duration S]       a simulated fleet, watched live
+    pipestatus completion bash|zsh|fish               a shell completion script
 
-Exit status: 0 every pipeline was read; 1 some pipeline could not be read; 2 a usage or
-configuration error (bad file, unknown key, missing environment variable, an account whose
-endpoint cannot be reached or whose token is refused), which wins over 3: a status named by
-``--fail-on``, which wins over 1; 130 interrupted by Ctrl-C (SIGINT). SIGTERM ends a watch or a
-served feed normally (0).
+The configuration is ``-c FILE``, else found (:mod:`~pipestatus.cli.discover`). Exit status:
+0 every pipeline was read (``wait``: the run succeeded or was skipped); 1 some pipeline could
+not be read; 2 a usage or configuration error, which wins over 3: a status named by
+``--fail-on`` (``wait``: the run failed, timed out or was canceled), which wins over 1; 4
+``wait`` gave up; 130 interrupted by Ctrl-C (SIGINT). SIGTERM ends a watch or a feed with 0.
 
-The package, by job: :mod:`~pipestatus.cli.args` (the command line),
-:mod:`~pipestatus.cli.config` and :mod:`~pipestatus.cli.convert` (the configuration file),
-:mod:`~pipestatus.cli.render` (pure: rows, the table, change lines, JSON records),
-:mod:`~pipestatus.cli.cctray` (the feed), :mod:`~pipestatus.cli.live` (the live table),
-:mod:`~pipestatus.cli.demo`, :mod:`~pipestatus.cli.follow` (the watch loop),
-:mod:`~pipestatus.cli.output` (stdout and stderr) and :mod:`~pipestatus.cli.commands` (the
-commands, exit statuses and signals). :func:`main` ties them together.
+The package, by job: :mod:`~pipestatus.cli.commands` (one module per subcommand, and the
+parser), :mod:`~pipestatus.cli.args` (shared argument types and options),
+:mod:`~pipestatus.cli.config`, :mod:`~pipestatus.cli.convert` and
+:mod:`~pipestatus.cli.discover` (the configuration file), :mod:`~pipestatus.cli.reading` and
+:mod:`~pipestatus.cli.follow` (the door to the library, where :mod:`~pipestatus.cli.safe`
+cleans every string), the pure renderers :mod:`~pipestatus.cli.text`,
+:mod:`~pipestatus.cli.render`, :mod:`~pipestatus.cli.tree`, :mod:`~pipestatus.cli.records` and
+:mod:`~pipestatus.cli.cctray` (rich renderables, JSON records, the feed), and the writers
+:mod:`~pipestatus.cli.screen`, :mod:`~pipestatus.cli.live` and :mod:`~pipestatus.cli.progress`
+(consoles, redrawn views, progress). :func:`main` ties them together. Only this package imports
+``rich``.
 """
 
 from __future__ import annotations
@@ -28,22 +36,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from pipestatus.cli.args import build_parser
 from pipestatus.cli.cctray import CCTRAY, cctray_project, render_cctray
-from pipestatus.cli.commands import (
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    cmd_cctray,
-    cmd_init,
-    cmd_status,
-    cmd_watch,
-    run,
-    setup_logging,
-)
-from pipestatus.cli.config import ConfigError, load_config, resolve_tokens
-from pipestatus.cli.output import say_problems
-from pipestatus.cli.render import current_stage, pipeline_record, render_table
+from pipestatus.cli.commands import build_parser
+from pipestatus.cli.config import ConfigError
+from pipestatus.cli.records import pipeline_record
+from pipestatus.cli.render import render_table
+from pipestatus.cli.runtime import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, setup_logging
+from pipestatus.cli.screen import say_problems
+from pipestatus.cli.text import current_stage
 
 __all__ = [
     "CCTRAY",
@@ -60,17 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The ``pipestatus`` command; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "init":
-            return cmd_init(args)
         setup_logging(args.verbose)
-        if args.command == "demo":
-            from pipestatus.cli.demo import cmd_demo  # loads the simulated server
-
-            return run(cmd_demo(args))
-        config = load_config(args.config)
-        tokens = resolve_tokens(config, os.environ)
-        command = {"status": cmd_status, "watch": cmd_watch, "cctray": cmd_cctray}
-        return run(command[args.command](args, config, tokens))
+        code: int = args.handler(args)
+        return code
     except ConfigError as exc:
         say_problems([str(exc)])
         return EXIT_USAGE

@@ -1,15 +1,55 @@
-"""The command line: the argument types (each refuses a bad value with a usage error) and the
-parser of every subcommand."""
+"""What the commands share on the command line: the argument types (each refuses a bad value
+with a usage error), the option groups several commands take, and the help formatter that
+shows each option's default and keeps a command's example as written.
+
+Each command defines its own subcommand (``pipestatus.cli.commands.<name>.define``); the
+parser is assembled in :func:`pipestatus.cli.commands.build_parser`.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Final
 
-from pipestatus._version import __version__
+from pipestatus.cli.discover import HELP as CONFIG_HELP
+from pipestatus.cli.screen import COLOR_CHOICES
+from pipestatus.cli.text import ERROR
 from pipestatus.status import Status
 
-__all__ = ["build_parser", "count", "host_port", "positive", "statuses"]
+__all__ = [
+    "STATUS_WORDS",
+    "Help",
+    "Statuses",
+    "Words",
+    "client_options",
+    "color_option",
+    "config_option",
+    "count",
+    "host_port",
+    "positive",
+    "statuses",
+    "subcommand",
+    "verbose_option",
+    "words",
+]
+
+
+class Help(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written; ``(default: X)`` after each option that has a
+    default worth saying."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" in text
+            or default in (None, False, argparse.SUPPRESS)
+            or default == frozenset()
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def positive(text: str) -> float:
@@ -34,14 +74,41 @@ def count(low: int, high: int = 1000) -> Callable[[str], int]:
     return parse
 
 
-def statuses(text: str) -> frozenset[Status]:
-    """Comma-separated status words (``failed,timedout``)."""
-    words = [word.strip().lower() for word in text.split(",") if word.strip()]
-    known = [status.value for status in Status]
-    for word in words:
-        if word not in known:
-            raise argparse.ArgumentTypeError(f"{word!r} is not one of {', '.join(known)}")
-    return frozenset(Status(word) for word in words)
+class Words:
+    """Comma-separated words, each one of ``choices`` (``failed,timedout``); an argument type
+    whose ``choices`` shell completion offers."""
+
+    def __init__(self, known: Iterable[str]) -> None:
+        self.choices = tuple(known)
+
+    def __call__(self, text: str) -> frozenset[str]:
+        given = [word.strip().lower() for word in text.split(",") if word.strip()]
+        for word in given:
+            if word not in self.choices:
+                raise argparse.ArgumentTypeError(
+                    f"{word!r} is not one of {', '.join(self.choices)}"
+                )
+        return frozenset(given)
+
+
+def words(known: Iterable[str]) -> Words:
+    """The argument type of comma-separated words, each one of ``known``."""
+    return Words(known)
+
+
+class Statuses(Words):
+    """Comma-separated status words (``failed,timedout``), as ``Status`` members."""
+
+    def __call__(self, text: str) -> frozenset[Status]:
+        return frozenset(Status(word) for word in super().__call__(text))
+
+
+#: The argument type of ``--fail-on``.
+statuses: Final = Statuses(status.value for status in Status)
+
+
+#: What ``--status`` filters on: the seven statuses, and ``error`` for unreadable pipelines.
+STATUS_WORDS = (*(status.value for status in Status), ERROR)
 
 
 def host_port(text: str) -> tuple[str, int]:
@@ -55,44 +122,61 @@ def host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``pipestatus`` parser: ``demo``, ``init``, ``status``, ``watch`` and ``cctray``."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--timeout", type=positive, default=10.0, help="seconds per request")
-    common.add_argument("--retries", type=count(0), default=3, help="retries after a failure")
-    common.add_argument("-v", "--verbose", action="count", default=0, help="log to stderr")
-    config = argparse.ArgumentParser(add_help=False)
-    config.add_argument("-c", "--config", default="pipestatus.toml", help="the TOML file")
-    parser = argparse.ArgumentParser(
-        prog="pipestatus",
-        description="The status of CI/CD pipelines, whatever vendor runs them.",
-        epilog="exit status: 0 all read; 1 some pipeline unreadable; 2 usage or configuration "
-        "error (bad file, key, variable, unreachable endpoint, refused token); 3 a --fail-on "
-        "status; 130 interrupted (Ctrl-C)",
+# --- option groups --------------------------------------------------------------------------
+
+
+def subcommand(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    summary: str,
+    description: str,
+    example: str,
+) -> argparse.ArgumentParser:
+    """A subcommand with its one-line summary, its description and an example."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=f"example:\n{example}",
+        formatter_class=Help,
     )
-    parser.add_argument("--version", action="version", version=f"pipestatus {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = sub.add_parser("demo", parents=[common], help="watch a simulated fleet live")
-    demo.add_argument("--speed", type=positive, default=10.0, help="simulated time multiplier")
-    demo.add_argument("--duration", type=positive, help="stop after this many seconds")
-    demo.add_argument("--interval", type=positive, default=1.0, help="seconds between polls")
-    demo.add_argument("--size", type=count(1, 99), default=10, help="pipelines per vendor")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--json", action="store_true", help="JSON Lines instead of the table")
-    init = sub.add_parser("init", help="write a commented example configuration")
-    init.add_argument("path", nargs="?", default="pipestatus.toml", help="'-': standard output")
-    init.add_argument("--force", action="store_true", help="overwrite an existing file")
-    status = sub.add_parser("status", parents=[common, config], help="poll once and report")
-    status.add_argument("--json", action="store_true", help="one JSON document")
-    status.add_argument(
-        "--fail-on", type=statuses, default=frozenset(), help="e.g. failed,timedout: exit 3"
+
+
+def config_option(parser: argparse.ArgumentParser) -> None:
+    """``-c FILE`` (found without it; see :mod:`pipestatus.cli.discover`)."""
+    parser.add_argument("-c", "--config", metavar="FILE", help=CONFIG_HELP)
+
+
+def client_options(parser: argparse.ArgumentParser, *, timeout_alias: bool = True) -> None:
+    """``--request-timeout`` (also ``--timeout``, as in 0.1, where the command has no other
+    timeout) and ``--retries``."""
+    flags = ["--request-timeout", "--timeout"] if timeout_alias else ["--request-timeout"]
+    parser.add_argument(
+        *flags,
+        dest="request_timeout",
+        type=positive,
+        default=10.0,
+        metavar="S",
+        help="seconds per request attempt",
     )
-    watch = sub.add_parser("watch", parents=[common, config], help="one line per change")
-    watch.add_argument("--json", action="store_true", help="JSON Lines")
-    watch.add_argument("--interval", type=positive, default=30.0, help="seconds between polls")
-    watch.add_argument("--duration", type=positive, help="stop after this many seconds")
-    cctray = sub.add_parser("cctray", parents=[common, config], help="a CCTray XML feed")
-    cctray.add_argument("--serve", type=host_port, metavar="HOST:PORT", help="serve /cctray.xml")
-    cctray.add_argument("--interval", type=positive, default=30.0, help="seconds between polls")
-    cctray.add_argument("--duration", type=positive, help="stop serving after this many seconds")
-    return parser
+    parser.add_argument(
+        "--retries", type=count(0), default=3, metavar="N", help="retries after a failed attempt"
+    )
+
+
+def color_option(parser: argparse.ArgumentParser) -> None:
+    """``--color auto|always|never``."""
+    parser.add_argument(
+        "--color",
+        choices=COLOR_CHOICES,
+        default="auto",
+        help="colour: auto is a terminal's, unless NO_COLOR is set or TERM=dumb",
+    )
+
+
+def verbose_option(parser: argparse.ArgumentParser) -> None:
+    """``-v`` (``-vv``)."""
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log to stderr (-vv: debug)"
+    )

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Final, TypeAlias
 
 from pipestatus.cli.config import Config, Followed, setup_problems
-from pipestatus.cli.follow import follow
-from pipestatus.cli.output import out
-from pipestatus.cli.render import iso
+from pipestatus.cli.follow import Health, follow
+from pipestatus.cli.screen import out, warn
+from pipestatus.cli.text import iso, page_of
 from pipestatus.client import Client
 from pipestatus.errors import PipestatusError
 from pipestatus.model import Change, Run, Target
@@ -50,7 +50,9 @@ def cctray_project(
     followed: Followed, outcome: Outcome | None, last: Run | None, read_at: datetime
 ) -> dict[str, str]:
     """A ``<Project>``'s attributes. ``last`` is the last finished run seen (a served feed
-    keeps it), reported while another run is under way."""
+    keeps it), reported while another run is under way. ``webUrl`` is the run's page, else its
+    key job's (v4 gives pages on jobs only), else the page the configuration names, else the
+    account's endpoint."""
     current = outcome if isinstance(outcome, Run) else None
     if current is not None and current.status.is_terminal:
         last = current
@@ -70,8 +72,9 @@ def cctray_project(
         "lastBuildStatus": status,
         "lastBuildLabel": _label(shown) if shown is not None else "unknown",
         "lastBuildTime": iso(when or read_at) or "",
-        "webUrl": (current.url if current else None)
-        or (shown.url if shown else None)
+        "webUrl": (page_of(current) if current else None)
+        or (page_of(shown) if shown else None)
+        or followed.page
         or followed.home,
     }
 
@@ -94,18 +97,25 @@ async def serve_feed(
     port: int,
     interval: float,
     duration: float | None,
+    strict: bool = False,
     access_log: bool = False,
 ) -> list[str]:
     """Serve ``/cctray.xml`` at ``host:port``, kept fresh by a watch, until ``duration`` ends
-    (or forever). Starts listening once every pipeline was read once; returns the problems
-    that stopped it (an account that cannot be used, an address it cannot listen on)."""
+    (or forever); returns the problems that stopped it (an address it cannot listen on; with
+    ``strict``, an account that cannot be used).
+
+    It listens at once: a pipeline not read yet, or whose account is down, refused or hangs,
+    is in the feed as unknown and is tried again on the watch's backoff. With ``strict`` it
+    listens once every pipeline was read once, and not at all if an account cannot be used."""
     from aiohttp import web  # only a served feed needs the server side
 
     seen: dict[Target, tuple[Outcome, datetime]] = {}
     last: dict[Target, Run] = {}
+    health = Health(config, followed, warn)
 
     def observe(item: Followed, change: Change) -> None:
         seen[change.target] = (change.current, datetime.now(UTC))
+        health.observe(item, change.current)
         if isinstance(change.current, Run) and change.current.status.is_terminal:
             last[change.target] = change.current
 
@@ -121,10 +131,7 @@ async def serve_feed(
     app.router.add_get("/cctray.xml", feed)
     runner = web.AppRunner(app, access_log=logger if access_log else None, handle_signals=False)
 
-    async def start(first: dict[Target, Outcome]) -> list[str]:
-        problems = setup_problems(config, followed, first)
-        if problems:
-            return problems
+    async def listen() -> list[str]:
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port).start()
@@ -135,14 +142,21 @@ async def serve_feed(
         out(f"serving http://{shown}:{bound}/cctray.xml")
         return []
 
+    async def start(first: dict[Target, Outcome]) -> list[str]:
+        return setup_problems(config, followed, first) or await listen()
+
     try:
+        if not strict:
+            problems = await listen()
+            if problems:
+                return problems
         return await follow(
             client,
             followed,
             interval=interval,
             duration=duration,
             on_change=observe,
-            first_round=start,
+            first_round=start if strict else None,
         )
     finally:
         await runner.cleanup()

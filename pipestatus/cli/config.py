@@ -35,6 +35,7 @@ from pipestatus.cli.convert import (
     EnvName,
     IdText,
     Problem,
+    WebURL,
     structure,
 )
 from pipestatus.client import Client
@@ -96,10 +97,12 @@ class Account:
 
 @attrs.frozen(kw_only=True)
 class PipelineKeys:
-    """The keys every pipeline entry has besides its IDs."""
+    """The keys every pipeline entry has besides its IDs: its account, a display name, and
+    its web page (for the vendors whose answers carry none)."""
 
     account: str
     name: str | None = None
+    url: WebURL | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -109,6 +112,7 @@ class Pipeline:
     account: str
     ids: tuple[str, ...]
     name: str | None = None
+    url: str | None = None  # the pipeline's web page, when the file gives one
     index: int = 0  # position in the file, for messages (pipelines[index])
 
     @property
@@ -178,7 +182,8 @@ def resolve_tokens(config: Config, environ: Mapping[str, str]) -> dict[str, str]
 
 @attrs.frozen(kw_only=True)
 class Followed:
-    """A pipeline the command follows: its names, its target and its account's home URL."""
+    """A pipeline the command follows: its names, its target, its account's home URL and the
+    web page the file gives for it (``page``, or ``None``)."""
 
     label: str
     account: str
@@ -186,6 +191,7 @@ class Followed:
     ids: tuple[tuple[str, str], ...]  # (key, value), in the vendor's order
     target: Target
     home: str
+    page: str | None = None
 
 
 def follow_targets(client: Client, config: Config, tokens: Mapping[str, str]) -> list[Followed]:
@@ -216,6 +222,7 @@ def follow_targets(client: Client, config: Config, tokens: Mapping[str, str]) ->
                 ids=tuple(zip(account.spec.id_names, target.ids, strict=True)),
                 target=target,
                 home=account.endpoint,
+                page=pipeline.url,
             )
         )
     return out
@@ -352,7 +359,7 @@ def _pipeline(index: int, raw: object, accounts: Mapping[str, Account]) -> Pipel
             ids.append(param.check(text, param.name))
         except ValueError as exc:  # its message names the key: "repository_id must be ..."
             raise Problem(where, str(exc)) from None
-    return Pipeline(account=keys.account, ids=tuple(ids), name=keys.name, index=index)
+    return Pipeline(account=keys.account, ids=tuple(ids), name=keys.name, url=keys.url, index=index)
 
 
 # --- the example `pipestatus init` writes ---------------------------------------------------------
@@ -360,18 +367,22 @@ def _pipeline(index: int, raw: object, accounts: Mapping[str, Account]) -> Pipel
 _EXAMPLE_HEAD: Final = """\
 # pipestatus configuration: the vendor accounts to read and the pipelines to follow.
 #
-#   pipestatus status -c pipestatus.toml          one table (--json: one JSON document)
-#   pipestatus watch  -c pipestatus.toml          one line per change (--json: JSON Lines)
-#   pipestatus cctray -c pipestatus.toml --serve 127.0.0.1:8080   a CCTray feed
+#   pipestatus status                   one table (--json: one JSON document)
+#   pipestatus view NAME                one run as a tree of stages and jobs
+#   pipestatus wait NAME                wait for the run to finish: exit 0, 3 or 4
+#   pipestatus watch --live             a live table (or one line per change)
+#   pipestatus cctray --serve 127.0.0.1:8080   a CCTray feed
 #
-# Tokens never go in this file: each account names the environment variable that holds
-# its token (token_env); export that variable before running pipestatus.
+# Found without -c when it is $PIPESTATUS_CONFIG, ./pipestatus.toml or
+# ~/.config/pipestatus/pipestatus.toml. Tokens never go in this file: each account names the
+# environment variable that holds its token (token_env); export it before running pipestatus.
 """
 _EXAMPLE_ACCOUNTS: Final = (
     "# --- accounts: one table per vendor account, [accounts.NAME] ---------------------------\n"
 )
 _EXAMPLE_PIPELINES: Final = (
     "# --- pipelines: one [[pipelines]] entry each; name is optional -------------------------\n"
+    "# (url = \"https://...\" names the pipeline's web page when the vendor's answers have none)\n"
 )
 
 

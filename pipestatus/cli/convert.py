@@ -37,6 +37,7 @@ __all__ = [
     "EnvName",
     "IdText",
     "Invalid",
+    "WebURL",
     "Problem",
     "structure",
 ]
@@ -47,6 +48,8 @@ T = TypeVar("T")
 BaseURL = NewType("BaseURL", str)
 #: The name of an environment variable (never its value).
 EnvName = NewType("EnvName", str)
+#: A web page for people: http(s), a host, no credentials (a query and fragment are allowed).
+WebURL = NewType("WebURL", str)
 #: A pipeline ID as the file gives it (a string or an integer), held as a stripped ``str``.
 IdText = NewType("IdText", str)
 
@@ -136,6 +139,22 @@ def _base_url(value: object, _: object) -> BaseURL:
         raise Invalid("not a valid URL") from None
 
 
+def _web_url(value: object, _: object) -> WebURL:
+    url = _str(value, None)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on an invalid port
+    except ValueError:
+        raise Invalid("not a valid URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise Invalid("must be an http(s):// address")
+    if parts.username is not None or parts.password is not None:
+        raise Invalid("must not carry credentials")
+    if any(ord(char) < 0x21 or 0x7F <= ord(char) <= 0x9F for char in url):
+        raise Invalid("must not contain spaces or control characters")
+    return WebURL(url)
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
     for kind, hook in (
@@ -146,6 +165,7 @@ def _make_converter() -> cattrs.Converter:
         (IdText, _id_text),
         (EnvName, _env_name),
         (BaseURL, _base_url),
+        (WebURL, _web_url),
     ):
         converter.register_structure_hook(kind, hook)
     return converter

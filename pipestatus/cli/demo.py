@@ -1,28 +1,27 @@
-"""``pipestatus demo``: the simulated server of :mod:`pipestatus.testing` with its demo fleet,
-watched live.
+"""The demo fleet, read from the vendor registry: the pipelines ``pipestatus demo`` follows,
+and the configuration ``pipestatus init --demo`` writes for the simulated server.
 
-The fleet comes from the vendor registry: for every registered vendor, one account made from
-its ``spec.demo.options`` and the pipelines ``spec.demo.ids(1)`` ... ``spec.demo.ids(n)``,
-which ``make_fleet`` serves.
+For every registered vendor: one account made from its ``spec.demo.options`` and the
+pipelines ``spec.demo.ids(1)`` ... ``spec.demo.ids(n)``, which
+:func:`pipestatus.testing.make_fleet` serves.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import sys
+import json
+from typing import Final
+from urllib.parse import urlsplit
 
 from pipestatus.auth import token_auth
-from pipestatus.cli.commands import EXIT_OK, make_client
 from pipestatus.cli.config import Followed
-from pipestatus.cli.follow import follow
-from pipestatus.cli.live import LiveTable
-from pipestatus.cli.output import out, printer
 from pipestatus.client import Client
 from pipestatus.vendors import REGISTRY
 
-__all__ = ["cmd_demo", "demo_fleet"]
+__all__ = ["DEMO_TOKEN", "DEMO_TOKEN_ENV", "demo_config", "demo_fleet"]
+
+#: The variable the demo configuration names, and the token it tells the server to take.
+DEMO_TOKEN_ENV: Final = "PIPESTATUS_DEMO_TOKEN"  # noqa: S105 - a variable's name
+DEMO_TOKEN: Final = "demo-token"  # noqa: S105 - the token of a simulated server on loopback
 
 
 def demo_fleet(client: Client, url: str, token: str, size: int) -> list[Followed]:
@@ -47,36 +46,41 @@ def demo_fleet(client: Client, url: str, token: str, size: int) -> list[Followed
     return fleet
 
 
-async def cmd_demo(args: argparse.Namespace) -> int:
-    """Serve the fleet, watch it: a live table on a terminal, else a line (or a JSON Lines
-    record) per change."""
-    from pipestatus.testing import VendorServer, make_fleet
+def _toml(value: object) -> str:
+    """A TOML value for a string, a bool or an integer (a JSON string is a TOML string)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value))
 
-    async with VendorServer(seed=args.seed) as server, make_client(args) as client:
-        make_fleet(server, args.size, seed=args.seed, speed=args.speed)
-        followed = demo_fleet(client, server.url, server.token, args.size)
-        title = (
-            f"pipestatus demo: {len(followed)} simulated pipelines at {server.url}"
-            f" (speed {args.speed:g}); Ctrl-C to stop"
-        )
-        on_terminal = sys.stdout.isatty() and not args.json
-        live = LiveTable(followed, title, sys.stdout) if on_terminal else None
-        if live is None:
-            out(title)
-        drawer = asyncio.create_task(live.run()) if live else None
-        try:
-            await follow(
-                client,
-                followed,
-                interval=args.interval,
-                duration=args.duration,
-                on_change=live.update if live else printer(followed, args.json),
-                idle_interval=2 * args.interval,
-            )
-        finally:
-            if drawer is not None and live is not None:
-                drawer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await drawer
-                live.close()
-    return EXIT_OK
+
+def demo_config(url: str, size: int) -> str:
+    """A configuration of the demo fleet at ``url`` (``size`` pipelines per vendor), with the
+    commands that start the simulated server for it in its head."""
+    port = urlsplit(url).port or 80
+    parts = [
+        f"""\
+# pipestatus configuration for the simulated vendor server of pipestatus.testing:
+# {size} pipeline(s) of each vendor's demo fleet. Start the server, then point pipestatus here:
+#
+#   python -m pipestatus.testing --fleet --port {port} --token {DEMO_TOKEN} &
+#   export {DEMO_TOKEN_ENV}={DEMO_TOKEN}
+#   pipestatus status -c THIS_FILE         (or watch --live, wait NAME, view NAME)
+"""
+    ]
+    for spec in REGISTRY.values():
+        lines = [f"\n# {spec.name}", f"[accounts.{spec.key}]", f'vendor = "{spec.key}"']
+        lines += [f"endpoint = {_toml(url)}", f'token_env = "{DEMO_TOKEN_ENV}"']
+        lines += [f"{key} = {_toml(value)}" for key, value in spec.demo.options.items()]
+        parts.append("\n".join(lines) + "\n")
+    for spec in REGISTRY.values():
+        for n in range(1, size + 1):
+            ids = spec.demo.ids(n)
+            lines = ["\n[[pipelines]]", f'account = "{spec.key}"']
+            lines.append(f"name = {_toml(f'{spec.key}-{n}')}")
+            lines += [
+                f"{name} = {_toml(value)}" for name, value in zip(spec.id_names, ids, strict=True)
+            ]
+            parts.append("\n".join(lines) + "\n")
+    return "".join(parts)

@@ -1,4 +1,13 @@
-"""Following pipelines: a watch over the client, until a duration ends (or forever)."""
+"""Following pipelines: a watch over the client until a duration ends (or forever), whose
+changes are cleaned on the way in (:mod:`pipestatus.cli.safe`), and the health of each account
+while it runs.
+
+A long-running command starts and keeps going when some accounts are down, refused or hang:
+their pipelines are changes of kind ``error`` like any other (shown as unreadable) and the watch
+retries them on its own backoff. :class:`Health` says once when an account becomes unusable
+(its endpoint cannot be reached, its token is refused) and once when it reads again. With
+``--strict``, the first round's problems end the watch instead (``first_round``), as in 0.1.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +16,46 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeAlias
 
-from pipestatus.cli.config import Followed
+from pipestatus.cli.config import Config, Followed, setup_problems
+from pipestatus.cli.safe import clean_change
 from pipestatus.client import Client
 from pipestatus.errors import PipestatusError
 from pipestatus.model import Change, Run, Target
 
-__all__ = ["follow"]
+__all__ = ["Health", "follow"]
 
 Outcome: TypeAlias = Run | PipestatusError
+
+
+class Health:
+    """Tells ``say`` once when an account's every pipeline fails the way a misconfigured
+    account does (see :func:`~pipestatus.cli.config.setup_problems`), and once when it reads
+    again."""
+
+    def __init__(
+        self, config: Config, followed: Sequence[Followed], say: Callable[[str], None]
+    ) -> None:
+        self.config = config
+        self.say = say
+        self.latest: dict[Target, Outcome] = {}
+        self.unusable: set[str] = set()
+        self._accounts: dict[str, list[Followed]] = {}
+        for item in followed:
+            self._accounts.setdefault(item.account, []).append(item)
+
+    def observe(self, item: Followed, outcome: Outcome) -> None:
+        self.latest[item.target] = outcome
+        mine = self._accounts.get(item.account, [])
+        if any(other.target not in self.latest for other in mine):
+            return  # not every pipeline of the account was read yet
+        problems = setup_problems(self.config, mine, self.latest)
+        if problems and item.account not in self.unusable:
+            self.unusable.add(item.account)
+            for problem in problems:
+                self.say(f"{problem}; retrying")
+        elif not problems and item.account in self.unusable:
+            self.unusable.discard(item.account)
+            self.say(f"{self.config.source}: accounts.{item.account}: readable again")
 
 
 async def follow(
@@ -27,9 +68,9 @@ async def follow(
     first_round: Callable[[dict[Target, Outcome]], Awaitable[list[str]]] | None = None,
     idle_interval: float | None = None,
 ) -> list[str]:
-    """Watch until ``duration`` ends (or forever), handing each change to ``on_change``; after
-    each target's first observation, ``first_round`` may return problems, which end the watch
-    and are returned."""
+    """Watch until ``duration`` ends (or forever), handing each change, cleaned, to
+    ``on_change``; once every target was observed, ``first_round`` may return problems, which
+    end the watch and are returned."""
     by_target = {item.target: item for item in followed}
     first: dict[Target, Outcome] = {}
     watcher = client.watcher(by_target, interval=interval, idle_interval=idle_interval, errors=True)
@@ -37,6 +78,7 @@ async def follow(
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(duration):
                 async for change in watcher:
+                    change = clean_change(change)
                     on_change(by_target[change.target], change)
                     if first_round is not None and change.target not in first:
                         first[change.target] = change.current

@@ -1,70 +1,105 @@
-"""The live table: every followed pipeline's latest state, redrawn in place twice a second
-(autowrap off, cursor hidden), with a count of changes and of each status below it."""
+"""Views redrawn in place on a terminal with ``rich.live.Live``: the live table of followed
+pipelines (``watch --live``, ``demo``) and any frame a command redraws while it waits
+(``wait``). Frames are pure renderables (:func:`~pipestatus.cli.render.live_frame`,
+:func:`~pipestatus.cli.tree.run_tree`); this module only decides when to draw them.
+
+Nothing here runs a thread: a view is redrawn by an asyncio task (:meth:`Redrawn.run`) twice a
+second, and once more when it stops, so the last frame stays on the screen.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TextIO, TypeAlias
+from typing import Final, TypeAlias
+
+from rich.console import Console, RenderableType
+from rich.live import Live
 
 from pipestatus.cli.config import Followed
-from pipestatus.cli.output import use_color
-from pipestatus.cli.render import paint, render_table, table_row
+from pipestatus.cli.render import live_frame, make_row
 from pipestatus.errors import PipestatusError
 from pipestatus.model import Change, Run, Target
 
-__all__ = ["LiveTable"]
+__all__ = ["LiveTable", "Redrawn"]
 
 Outcome: TypeAlias = Run | PipestatusError
 
+#: Seconds between two frames.
+FRAME: Final = 0.5
+#: Notes kept under a live table.
+NOTES: Final = 3
+
+
+class Redrawn:
+    """A view on ``console`` whose frame ``draw(now)`` is redrawn in place by :meth:`run`
+    until it is cancelled."""
+
+    def __init__(self, console: Console, draw: Callable[[datetime], RenderableType]) -> None:
+        self.console = console
+        self.draw = draw
+
+    def frame(self) -> RenderableType:
+        return self.draw(datetime.now(UTC))
+
+    async def run(self) -> None:
+        """Draw until cancelled; the last frame is drawn once more and kept on the screen."""
+        with Live(
+            self.frame(),
+            console=self.console,
+            auto_refresh=False,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        ) as live:
+            try:
+                while True:
+                    await asyncio.sleep(FRAME)
+                    live.update(self.frame(), refresh=True)
+            finally:
+                live.update(self.frame(), refresh=True)
+
 
 class LiveTable:
-    """A table of ``followed`` on ``stream`` (a terminal); feed it changes with
-    :meth:`update`, draw it with :meth:`run` until cancelled, then :meth:`close` it."""
+    """Every followed pipeline's latest state under a title, sorted failing first, with a
+    count of changes and of each status and the last notes; feed it changes with
+    :meth:`update` and notes with :meth:`note`, redraw it with :meth:`run` (see
+    :class:`Redrawn`)."""
 
-    def __init__(self, followed: Sequence[Followed], title: str, stream: TextIO) -> None:
+    def __init__(
+        self, console: Console, followed: Sequence[Followed], title: str, *, wide: bool = False
+    ) -> None:
+        self.console = console
         self.followed = followed
         self.title = title
-        self.stream = stream
+        self.wide = wide
         self.state: dict[Target, Outcome] = {}
         self.changes = 0
-        self.drawn = 0
-        self.color = use_color(stream)
-        stream.write("\x1b[?25l\x1b[?7l")  # hide the cursor; clip long lines instead of wrapping
+        self.notes: deque[str] = deque(maxlen=NOTES)
+        self._view = Redrawn(console, self.draw)
 
     def update(self, item: Followed, change: Change) -> None:
         self.state[change.target] = change.current
         self.changes += 1
 
-    async def run(self) -> None:
-        while True:
-            self.draw()
-            await asyncio.sleep(0.5)
+    def note(self, text: str) -> None:
+        """Show ``text`` under the table (the last few notes stay)."""
+        self.notes.append(text)
 
-    def draw(self) -> None:
-        now = datetime.now(UTC)
-        rows = [table_row(f, self.state.get(f.target), now) for f in self.followed]
-        height = shutil.get_terminal_size().lines
-        lines = render_table(rows, color=self.color)
-        if len(lines) + 3 > height:
-            hidden = len(lines) + 3 - height
-            lines = [*lines[: max(1, len(lines) - hidden - 1)], f"... and {hidden + 1} more"]
-        counts: dict[str, int] = {}
-        for outcome in self.state.values():
-            word = outcome.status.value if isinstance(outcome, Run) else "error"
-            counts[word] = counts.get(word, 0) + 1
-        summary = "  ".join(
-            paint(f"{n} {w}", w, color=self.color) for w, n in sorted(counts.items())
+    def draw(self, now: datetime) -> RenderableType:
+        rows = [make_row(item, self.state.get(item.target), now) for item in self.followed]
+        width, height = self.console.size
+        return live_frame(
+            self.title,
+            rows,
+            width=width,
+            height=height,
+            changes=self.changes,
+            wide=self.wide,
+            notes=tuple(self.notes),
         )
-        text = [self.title, *lines, f"{self.changes} changes   {summary}"]
-        up = f"\r\x1b[{self.drawn}A" if self.drawn else ""
-        self.stream.write(up + "\x1b[J" + "\n".join(text) + "\n")
-        self.stream.flush()
-        self.drawn = len(text)
 
-    def close(self) -> None:
-        self.draw()
-        self.stream.write("\x1b[?7h\x1b[?25h")
-        self.stream.flush()
+    async def run(self) -> None:
+        await self._view.run()
