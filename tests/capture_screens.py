@@ -21,7 +21,7 @@ from pathlib import Path
 
 from pipestatus.testing import SimJob, SimRun, SimStage, VendorServer
 
-TOKEN = "readme-token"  # noqa: S105 - the simulated server's
+TOKEN = "readme-token"
 OWN = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
