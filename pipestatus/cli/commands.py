@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import Any, Final, TypeAlias
 
 from pipestatus.cli.cctray import cctray_project, render_cctray, serve_feed
-from pipestatus.cli.config import EXAMPLE, Config, Followed, follow_targets, setup_problems
+from pipestatus.cli.config import (
+    EXAMPLE,
+    Config,
+    Followed,
+    Secret,
+    follow_targets,
+    setup_problems,
+)
 from pipestatus.cli.follow import follow
 from pipestatus.cli.output import out, printer, say_problems, use_color
 from pipestatus.cli.render import iso, pipeline_record, render_table, table_row
@@ -78,7 +85,7 @@ def exit_status(
     return EXIT_UNREADABLE if unread else EXIT_OK
 
 
-async def cmd_status(args: argparse.Namespace, config: Config, tokens: dict[str, str]) -> int:
+async def cmd_status(args: argparse.Namespace, config: Config, tokens: Mapping[str, Secret]) -> int:
     """Poll once; print the table (or one JSON document)."""
     async with make_client(args) as client:
         followed = follow_targets(client, config, tokens)
@@ -94,7 +101,7 @@ async def cmd_status(args: argparse.Namespace, config: Config, tokens: dict[str,
     return exit_status(config, followed, outcomes, args.fail_on)
 
 
-async def cmd_watch(args: argparse.Namespace, config: Config, tokens: dict[str, str]) -> int:
+async def cmd_watch(args: argparse.Namespace, config: Config, tokens: Mapping[str, Secret]) -> int:
     """Print one line (or JSON Lines record) per change until ``--duration`` ends."""
 
     async def check(first: dict[Target, Outcome]) -> list[str]:
@@ -114,7 +121,7 @@ async def cmd_watch(args: argparse.Namespace, config: Config, tokens: dict[str, 
     return EXIT_USAGE if problems else EXIT_OK
 
 
-async def cmd_cctray(args: argparse.Namespace, config: Config, tokens: dict[str, str]) -> int:
+async def cmd_cctray(args: argparse.Namespace, config: Config, tokens: Mapping[str, Secret]) -> int:
     """Print the CCTray feed once, or serve it (``--serve HOST:PORT``)."""
     async with make_client(args) as client:
         followed = follow_targets(client, config, tokens)

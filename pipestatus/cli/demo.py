@@ -2,8 +2,9 @@
 watched live.
 
 The fleet comes from the vendor registry: for every registered vendor, one account made from
-its ``spec.demo.options`` and the pipelines ``spec.demo.ids(1)`` ... ``spec.demo.ids(n)``,
-which ``make_fleet`` serves.
+its ``spec.demo.options`` and its ``spec.demo.credentials`` (the server's token, or credentials
+the simulated server knows: one Huawei account signs with AK/SK, the other uses IAM tokens), and
+the pipelines ``spec.demo.ids(1)`` ... ``spec.demo.ids(n)``, which ``make_fleet`` serves.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import asyncio
 import contextlib
 import sys
 
-from pipestatus.auth import token_auth
 from pipestatus.cli.commands import EXIT_OK, make_client
 from pipestatus.cli.config import Followed
 from pipestatus.cli.follow import follow
@@ -27,11 +27,14 @@ __all__ = ["cmd_demo", "demo_fleet"]
 
 def demo_fleet(client: Client, url: str, token: str, size: int) -> list[Followed]:
     """The demo fleet at ``url``: ``size`` pipelines of every registered vendor, in registry
-    order, each account made from its spec's demo options (no request is sent)."""
+    order, each account made from its spec's demo options and credentials (no request is
+    sent)."""
     fleet = []
     for spec in REGISTRY.values():
         options = spec.options(**spec.demo.options)
-        adapter = client._connect(spec, url, token_auth(spec.header, token), options)
+        credentials = spec.demo.credentials
+        secret = token if credentials is None else credentials(url, token)
+        adapter = client._connect(spec, url, spec.make_auth(secret, options), options)
         for n in range(1, size + 1):
             target = adapter.target(*spec.demo.ids(n))
             fleet.append(

@@ -32,7 +32,7 @@ from pipestatus.testing._answers import Answer, render
 from pipestatus.testing._sim import RunSource, Served
 from pipestatus.testing.chaos import CHAOS_KINDS, ChaosSettings, pick_chaos
 from pipestatus.testing.dialects import DIALECTS, Dialect, Pipelines
-from pipestatus.testing.dialects._base import Context, Handler
+from pipestatus.testing.dialects._base import Context, Handler, Route
 from pipestatus.testing.faults import Exchange, Fault, FaultOptions, fault_from
 
 __all__ = ["RecordedRequest", "VendorServer"]
@@ -117,11 +117,18 @@ class VendorServer(Pipelines):
         self._closing = asyncio.Event()
         self._in_flight_changed = asyncio.Condition()
         app = web.Application(middlewares=[self._middleware])
+        services: set[Route] = set()
         for dialect in self._dialects.values():
             for route in dialect.routes():
                 app.router.add_route(
                     route.method, route.path, self._endpoint(dialect, route.handler)
                 )
+            for route in dialect.services():
+                if route not in services:  # a cloud's service, shared by its dialects: once
+                    services.add(route)
+                    app.router.add_route(
+                        route.method, route.path, self._endpoint(dialect, route.handler)
+                    )
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
