@@ -18,6 +18,7 @@ against it directly:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -65,11 +66,13 @@ _AUTHORIZATION: Final = re.compile(
 QueryValue = str | int | bool | Iterable[str | int | bool]
 
 
+@functools.lru_cache(maxsize=4096)
 def encode(text: str) -> str:
     """Percent-encode all but RFC 3986's unreserved characters (``A-Z a-z 0-9 - _ . ~``)."""
     return quote(text, safe="~")
 
 
+@functools.lru_cache(maxsize=4096)  # a poller signs the same few paths over and over
 def canonical_uri(path: str) -> str:
     """The path as signed: percent-decoded, split on ``/``, each segment encoded, joined, and
     ending in ``/`` (the request itself goes out without that slash)."""
