@@ -113,21 +113,25 @@ async def test_every_page_of_v4_jobs_is_signed_with_its_query(
     assert server.huawei.refused == 0
 
 
+@pytest.mark.parametrize("project", [PROJECT, "a/b %2F?#"], ids=["unicode", "slash"])
 async def test_v5_batches_with_ids_that_need_encoding_are_accepted(
-    server: VendorServer,
+    server: VendorServer, project: str
 ) -> None:
     """v5 batch calls (a POST body, hashed into the signature) to a project whose ID needs
-    percent-encoding are accepted; X-Project-Id is the adapter's project, and is signed."""
+    percent-encoding (even an encoded '/') are accepted; X-Project-Id is the adapter's
+    project, and is signed."""
+    for pipeline_id in V5_IDS:
+        server.add_v5_pipeline(project, pipeline_id, _run("failed"))
     async with Client(retries=0) as client:
         pipe = client.codearts_pipeline(
-            server.url, project_id=PROJECT, credentials=_aksk(server), batch_size=2
+            server.url, project_id=project, credentials=_aksk(server), batch_size=2
         )
         runs = await pipe.latest_runs(V5_IDS)
     assert sorted(runs) == sorted(V5_IDS)
     batches = _signed(server)
     assert len(batches) == 2
     for seen in batches:
-        assert seen.headers["x-project-id"] == PROJECT
+        assert seen.headers["x-project-id"] == project
         assert "x-project-id" in _names(seen)
         assert "content-type" in _names(seen)
     assert server.huawei.refused == 0

@@ -190,3 +190,30 @@ def test_the_example_shows_both_huawei_schemes() -> None:
     assert all(a.region == "cn-north-4" for a in config.accounts.values() if a.vendor != "yunxiao")
     for line in ('# auth = "iam"', '# auth = "aksk"', '# auth = "token"', "# security_token_env"):
         assert line in EXAMPLE
+
+
+async def test_the_demo_reads_one_huawei_account_with_aksk_and_one_with_iam() -> None:
+    """The demo fleet's CodeArts Repo account signs its requests with AK/SK and its CodeArts
+    Pipeline account uses an IAM token (fetched once), both accepted by the simulated server."""
+    from pipestatus.cli.demo import demo_fleet
+    from pipestatus.model import Run
+    from pipestatus.testing import VendorServer, make_fleet
+
+    async with VendorServer() as server, Client(retries=0) as client:
+        make_fleet(server, 2)
+        fleet = demo_fleet(client, server.url, server.token, 2)
+        results = await client.poll(item.target for item in fleet)
+        assert all(isinstance(outcome, Run) for outcome in results.values())
+        by_vendor: dict[str, list[dict[str, str]]] = {}
+        for request in server.requests:
+            by_vendor.setdefault(request.vendor or "", []).append(request.headers)
+    header = REGISTRY["codearts_repo"].header.lower()
+    repo = [h for h in by_vendor["codearts_repo"] if "authorization" in h]
+    assert len(repo) == 2
+    assert all(h["authorization"].startswith("SDK-HMAC-SHA256 ") for h in repo)
+    pipe = by_vendor["codearts_pipeline"]
+    assert pipe
+    assert all(h[header] != server.token for h in pipe)
+    tokens = [r for r in server.requests if r.path == "/v3/auth/tokens"]
+    assert len(tokens) == 1
+    assert server.huawei.refused == 0
