@@ -14,7 +14,7 @@ import pytest
 from pipestatus import Client, Run
 from pipestatus.auth import HuaweiAKSK, HuaweiIAM
 from pipestatus.auth._sign import parse_authorization
-from pipestatus.errors import AuthError, ServerError
+from pipestatus.errors import AuthError, PipestatusError, ServerError
 from pipestatus.testing import RecordedRequest, SimJob, SimRun, SimStage, VendorServer
 from pipestatus.vendors import REGISTRY
 
@@ -232,6 +232,55 @@ async def test_keys_from_the_sdk_environment(
     assert isinstance(await repo.latest_run(REPO, PIPE), Run)
     (seen,) = _signed(server)
     assert seen.headers["x-project-id"] == "env-project"
+
+
+def _region_env(server: VendorServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point cn-north-4's endpoints and IAM at the server (the SDK's overrides)."""
+    for name, value in server.huawei_env("cn-north-4").items():
+        if name.startswith(("HUAWEICLOUD_SDK_REGION_", "HUAWEICLOUD_SDK_IAM_ENDPOINT")):
+            monkeypatch.setenv(name, value)
+    monkeypatch.delenv("HUAWEICLOUD_SDK_PROJECT_ID", raising=False)
+
+
+async def test_a_regions_project_is_found_once_as_the_sdk_does(
+    server: VendorServer, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AK/SK credentials without a project, on an adapter made with region=, ask IAM for the
+    region's project once (a signed GET /v3/projects?name=...), however many requests and
+    adapters need it, and send it as X-Project-Id."""
+    _region_env(server, monkeypatch)
+    aksk = _aksk(server)
+    first = client.codearts_repo(region="cn-north-4", credentials=aksk)
+    second = client.codearts_repo(region="cn-north-4", credentials=aksk)
+    await asyncio.gather(*(a.latest_run(REPO, PIPE) for a in (first, second) for _ in range(5)))
+    lookups = [r for r in server.requests if r.path == "/v3/projects"]
+    assert len(lookups) == 1
+    assert lookups[0].query == {"name": "cn-north-4"}
+    assert lookups[0].headers["authorization"].startswith("SDK-HMAC-SHA256 ")
+    used = {r.headers.get("x-project-id") for r in _signed(server) if r.path != "/v3/projects"}
+    assert len(used) == 1
+    assert None not in used
+    assert server.huawei.refused == 0
+
+
+async def test_a_region_without_its_project_says_how_to_give_it(
+    server: VendorServer, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When IAM lists no project of the region's name, the request fails with an error that
+    says to give the project ID."""
+    _region_env(server, monkeypatch)
+    server.huawei.missing_projects.add("cn-north-4")
+    repo = client.codearts_repo(region="cn-north-4", credentials=_aksk(server))
+    with pytest.raises(PipestatusError, match="HUAWEICLOUD_SDK_PROJECT_ID"):
+        await repo.latest_run(REPO, PIPE)
+
+
+async def test_no_region_no_project_no_lookup(server: VendorServer, client: Client) -> None:
+    """With a base URL and no project ID, a v4 request is signed without X-Project-Id and
+    nothing is asked of IAM."""
+    await client.codearts_repo(server.url, credentials=_aksk(server)).latest_run(REPO, PIPE)
+    (seen,) = server.requests
+    assert "x-project-id" not in seen.headers
 
 
 # --- temporary keys ---------------------------------------------------------------------------

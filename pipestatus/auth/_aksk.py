@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Final, Protocol
 
 import attrs
 
-from pipestatus._sansio import Request, Sender, has_control
+from pipestatus._sansio import Request, Sender, check_base_url, has_control
 from pipestatus.auth._base import HIDDEN, Auth
+from pipestatus.auth._cache import Once
+from pipestatus.auth._iam import find_project, iam_endpoint, iam_url
 from pipestatus.auth._sign import parse_authorization, sign
 
 __all__ = [
@@ -38,6 +40,8 @@ ENV_SECURITY_TOKEN: Final = "HUAWEICLOUD_SDK_SECURITY_TOKEN"  # noqa: S105 - a v
 
 #: Now, as an aware UTC ``datetime`` (tests pass their own).
 Clock = Callable[[], datetime]
+#: The project ID of the adapter's region, found once (see :meth:`HuaweiAKSK.bind`).
+ProjectLookup = Callable[[Sender], Awaitable[str]]
 
 
 def _utc_now() -> datetime:
@@ -111,29 +115,45 @@ class KeySource(Protocol):
 
 class AKSKSigner(Auth):
     """Signs each attempt with SDK-HMAC-SHA256 (the auth a bound :class:`HuaweiAKSK` or
-    :class:`HuaweiTemporaryAKSK` is)."""
+    :class:`HuaweiTemporaryAKSK` is). ``X-Project-Id`` is ``project_id``, else the keys' own,
+    else what ``find_project`` finds (once), else none."""
 
-    __slots__ = ("_clock", "_project_id", "_source")
+    __slots__ = ("_clock", "_find_project", "_project_id", "_source")
 
-    def __init__(self, source: KeySource, *, project_id: str | None, clock: Clock) -> None:
+    def __init__(
+        self,
+        source: KeySource,
+        *,
+        project_id: str | None,
+        clock: Clock,
+        find_project: ProjectLookup | None = None,
+    ) -> None:
         self._source = source
         self._project_id = project_id
         self._clock = clock
+        self._find_project = find_project
 
     @property
     def project_id(self) -> str | None:
-        """The ``X-Project-Id`` this signer sends (``None``: taken from the keys, if any)."""
+        """The ``X-Project-Id`` this signer was given (``None``: the keys' or the region's)."""
         return self._project_id
 
+    async def _project(self, keys: Keys, sender: Sender) -> str | None:
+        if self._project_id or keys.project_id:
+            return self._project_id or keys.project_id
+        if self._find_project is not None:
+            return await self._find_project(sender)
+        return None
+
     async def prepare(self, sender: Sender) -> None:
-        await self._source.keys(sender)
+        await self._project(await self._source.keys(sender), sender)
 
     async def apply(self, request: Request, sender: Sender) -> Request:
         if any(name.lower() == "authorization" for name in request.headers):
             return request  # signed already: the SDK does not sign twice
         keys = await self._source.keys(sender)
         headers = dict(request.headers)
-        project_id = self._project_id or keys.project_id
+        project_id = await self._project(keys, sender)
         if project_id:
             headers["X-Project-Id"] = project_id
         if keys.security_token:
@@ -186,11 +206,14 @@ class _FixedKeys:
 
 class HuaweiAKSK(HuaweiCredentials):
     """An access key (AK) and secret key (SK): every request signed as the official SDK
-    signs it. ``project_id`` goes out as ``X-Project-Id`` (a v5 adapter sends its own project
-    when this is ``None``); ``security_token`` makes them temporary keys (``X-Security-Token``,
-    signed). ``clock`` (aware UTC ``datetime``) dates the signatures; tests move it."""
+    signs it. ``project_id`` goes out as ``X-Project-Id``; without one, a v5 adapter sends its
+    own project, and an adapter made with ``region=`` asks IAM for that region's project once
+    (``GET {iam}/v3/projects?name={region}``, signed; IAM is ``iam_url``, else
+    ``HUAWEICLOUD_SDK_IAM_ENDPOINT``, else the region's), as the SDK does. ``security_token``
+    makes them temporary keys (``X-Security-Token``, signed). ``clock`` (aware UTC
+    ``datetime``) dates the signatures; tests move it."""
 
-    __slots__ = ("_ak", "_clock", "_security_token", "_sk", "project_id")
+    __slots__ = ("_ak", "_clock", "_iam_url", "_projects", "_security_token", "_sk", "project_id")
 
     def __init__(
         self,
@@ -199,6 +222,7 @@ class HuaweiAKSK(HuaweiCredentials):
         project_id: str | None = None,
         security_token: str | None = None,
         *,
+        iam_url: str | None = None,
         clock: Clock | None = None,
     ) -> None:
         self._ak = _secret(ak, "ak")
@@ -207,7 +231,9 @@ class HuaweiAKSK(HuaweiCredentials):
         self._sk = _secret(sk, "sk")
         self.project_id = _optional(project_id, "project_id")
         self._security_token = _optional(security_token, "security_token")
+        self._iam_url = None if iam_url is None else check_base_url(iam_url)
         self._clock = clock or _utc_now
+        self._projects: dict[tuple[str, str], Once[str]] = {}
 
     @property
     def ak(self) -> str:
@@ -232,10 +258,30 @@ class HuaweiAKSK(HuaweiCredentials):
             clock=clock,
         )
 
+    def _keys(self) -> Keys:
+        return Keys(ak=self._ak, sk=self._sk, security_token=self._security_token)
+
+    def _lookup(self, region: str) -> Once[str]:
+        """The project lookup of ``region``, shared by every adapter in it."""
+        url = iam_url(self._iam_url, region)
+        found = self._projects.get((url, region))
+        if found is None:
+            signer = AKSKSigner(_FixedKeys(self._keys()), project_id=None, clock=self._clock)
+            endpoint = iam_endpoint(url, signer)
+
+            async def fetch(sender: Sender) -> str:
+                return await find_project(sender, endpoint, region)
+
+            found = self._projects[(url, region)] = Once(fetch)
+        return found
+
     def bind(self, binding: Binding) -> Auth:
-        keys = Keys(ak=self._ak, sk=self._sk, security_token=self._security_token)
+        project_id = self.project_id or binding.project_id
+        lookup = None
+        if project_id is None and binding.region is not None:
+            lookup = self._lookup(binding.region).get
         return AKSKSigner(
-            _FixedKeys(keys), project_id=self.project_id or binding.project_id, clock=self._clock
+            _FixedKeys(self._keys()), project_id=project_id, clock=self._clock, find_project=lookup
         )
 
     def __repr__(self) -> str:

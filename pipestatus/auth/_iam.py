@@ -8,22 +8,19 @@ a cache of what it issues that renews itself.
   transport (its timeout, retries, body cap and redirect policy) and read the answers: a token
   from the ``X-Subject-Token`` header of a 201 with its ``expires_at``, temporary keys from
   ``credential``.
-* :class:`Renewing` holds one issued value (a token, a set of keys) and fetches a new one once
-  it is within its margin of expiry: one fetch in flight, however many requests wait for it.
+* :func:`find_project` asks IAM for a region's project ID, as the SDK does when none is given.
+* :func:`gateway_advice` says what to check after the API gateway's ``APIGW.0301``.
 
-Margins: a token is renewed when ``max(1 h, 5 % of its lifetime)`` is left (never more than
-half its lifetime, so a short-lived token is still used); temporary keys when the SDK's
-40 minutes are left (again at most half their lifetime).
+What is fetched is cached by :mod:`pipestatus.auth._cache`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Generic, Protocol, TypeVar
+from typing import Any, Final
 
 import attrs
 
@@ -32,21 +29,21 @@ from pipestatus.auth._base import HIDDEN, Auth
 from pipestatus.errors import ResponseError
 
 __all__ = [
+    "APIGW_AUTH",
     "GLOBAL_IAM",
     "IAM_REGIONS",
     "IAM_VENDOR",
     "IssuedKeys",
     "IssuedToken",
-    "Renewing",
     "assume_role_body",
+    "find_project",
+    "gateway_advice",
     "iam_endpoint",
     "iam_url",
     "issue_token",
-    "keys_margin",
     "mint_keys",
     "password_body",
     "security_token_body",
-    "token_margin",
 ]
 
 #: ``APIError.vendor`` of IAM's own answers.
@@ -85,12 +82,11 @@ IAM_REGIONS: Final = frozenset(
     }
 )
 ENV_IAM_ENDPOINT: Final = "HUAWEICLOUD_SDK_IAM_ENDPOINT"
-#: The SDK's own threshold for temporary keys (``_DEFAULT_EXPIRATION_THRESHOLD_SECONDS``).
-KEYS_THRESHOLD: Final = timedelta(minutes=40)
 #: IAM's bounds on the lifetime of temporary keys and agency tokens, in seconds.
 DURATION_RANGE: Final = (900, 86_400)
 
 TOKENS_PATH: Final = "/v3/auth/tokens"
+PROJECTS_PATH: Final = "/v3/projects"
 SECURITY_TOKENS_PATH: Final = "/v3.0/OS-CREDENTIAL/securitytokens"
 
 
@@ -115,6 +111,37 @@ def iam_url(
     return GLOBAL_IAM
 
 
+#: The API gateway's code for a refused IAM credential: a signature or a token.
+APIGW_AUTH: Final = "APIGW.0301"
+
+_CLOCK_ADVICE: Final = (
+    "the AK/SK signature was refused for its date: check this machine's clock "
+    "(X-Sdk-Date must be within 15 minutes of the server's time)"
+)
+_AKSK_ADVICE: Final = (
+    "the AK/SK signature was refused: check the AK and SK (a SK that does not belong to "
+    "the AK, or a stray space), and that this machine's clock is right"
+)
+_TOKEN_ADVICE: Final = (
+    "the IAM token was refused: it expired, was revoked, or belongs to another region"  # noqa: S105
+)
+
+
+def gateway_advice(code: str | None, message: str | None) -> str | None:
+    """For the gateway's ``APIGW.0301``: what a person should check (the keys, the clock, the
+    token), with the gateway's own words after it; any other message as it is."""
+    if code != APIGW_AUTH:
+        return message
+    text = (message or "").lower()
+    if "token" in text:
+        advice = _TOKEN_ADVICE
+    elif "date" in text or "expire" in text or "clock" in text:
+        advice = _CLOCK_ADVICE
+    else:
+        advice = _AKSK_ADVICE
+    return f"{advice} ({message})" if message else advice
+
+
 def _decode_iam_error(body: bytes) -> tuple[str | None, str | None]:
     """IAM's error bodies: Keystone's ``{"error": {"code", "message", "title"}}`` or the
     gateway's ``{"error_code", "error_msg"}``."""
@@ -126,12 +153,15 @@ def _decode_iam_error(body: bytes) -> tuple[str | None, str | None]:
         data = data["error"]
     if not isinstance(data, dict):
         return None, None
-    code = data.get("error_code", data.get("code"))
-    message = data.get("error_msg", data.get("message"))
-    return (
-        str(code) if isinstance(code, str | int) and not isinstance(code, bool) else None,
-        message if isinstance(message, str) else None,
+    raw_code = data.get("error_code", data.get("code"))
+    raw_message = data.get("error_msg", data.get("message"))
+    code = (
+        str(raw_code)
+        if isinstance(raw_code, str | int) and not isinstance(raw_code, bool)
+        else None
     )
+    message = raw_message if isinstance(raw_message, str) else None
+    return code, gateway_advice(code, message)
 
 
 class Hiding(Auth):
@@ -236,24 +266,6 @@ def check_duration(value: object, name: str = "duration_seconds") -> int:
 
 
 # --- answers --------------------------------------------------------------------------------------
-
-
-class Expiring(Protocol):
-    """Something IAM issued: when it was received and when it must be renewed by."""
-
-    @property
-    def received_at(self) -> datetime: ...
-
-    @property
-    def lifetime(self) -> timedelta: ...
-
-    @property
-    def ident(self) -> str:
-        """What a rejected request shows of it: the token itself, or the access key."""
-        ...
-
-    @property
-    def secrets(self) -> tuple[str, ...]: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -380,96 +392,21 @@ async def mint_keys(
     )
 
 
-# --- renewing what IAM issued ---------------------------------------------------------------------
-
-
-def token_margin(lifetime: timedelta) -> timedelta:
-    """When to renew a token: ``max(1 h, 5 % of its lifetime)`` before it expires, at most
-    half its lifetime (a 24 h token at 22 h 48 min, a 2 s one after 1 s)."""
-    return min(max(timedelta(hours=1), lifetime * 0.05), lifetime / 2)
-
-
-def keys_margin(lifetime: timedelta) -> timedelta:
-    """When to renew temporary keys: the SDK's 40 minutes before expiry, at most half their
-    lifetime."""
-    return min(KEYS_THRESHOLD, lifetime / 2)
-
-
-E = TypeVar("E", bound=Expiring)
-
-
-class Renewing(Generic[E]):
-    """One value IAM issued, fetched on first use and again once it is within ``margin`` of
-    its expiry (or after the service refused it). One fetch is in flight at a time: every
-    request that needs the value meanwhile awaits that fetch, and shares its outcome (a
-    refused password is one request to IAM, however many polls wait)."""
-
-    __slots__ = ("_clock", "_fetch", "_margin", "_pending", "_seen", "_value")
-
-    def __init__(
-        self,
-        fetch: Callable[[Sender, datetime], Awaitable[E]],
-        *,
-        clock: Callable[[], datetime],
-        margin: Callable[[timedelta], timedelta],
-    ) -> None:
-        self._fetch = fetch
-        self._clock = clock
-        self._margin = margin
-        self._value: E | None = None
-        self._pending: asyncio.Future[E] | None = None
-        self._seen: list[str] = []  # recent secrets, hidden in vendor text too
-
-    def _fresh(self) -> E | None:
-        value = self._value
-        if value is None:
-            return None
-        if self._clock() >= value.received_at + value.lifetime - self._margin(value.lifetime):
-            return None
-        return value
-
-    @property
-    def current(self) -> E | None:
-        """The value held now, stale or not (``None`` before the first fetch)."""
-        return self._value
-
-    async def get(self, sender: Sender) -> E:
-        """The value, fetched first if there is none or it is due for renewal."""
-        value = self._fresh()
-        return value if value is not None else await self._flight(sender)
-
-    async def renew(self, stale: str | None, sender: Sender) -> E:
-        """A new value after the service refused the one whose ``ident`` is ``stale``, unless
-        another request renewed it already."""
-        value = self._value
-        if value is not None and value.ident != stale and self._pending is None:
-            return value
-        return await self._flight(sender)
-
-    async def _flight(self, sender: Sender) -> E:
-        pending = self._pending
-        if pending is None or pending.get_loop() is not asyncio.get_running_loop():
-            pending = self._pending = asyncio.ensure_future(self._run(sender))
-            pending.add_done_callback(_consume)
-        return await asyncio.shield(pending)
-
-    async def _run(self, sender: Sender) -> E:
-        try:
-            value = await self._fetch(sender, self._clock())
-        finally:
-            self._pending = None
-        self._value = value
-        self._seen = [*self._seen[-6:], *value.secrets]
-        return value
-
-    def hide(self, text: str) -> str:
-        for secret in self._seen:
-            if secret in text:
-                text = text.replace(secret, HIDDEN)
-        return text
-
-
-def _consume(future: asyncio.Future[Any]) -> None:
-    """Retrieve a fetch's failure even when every waiter has gone (no "never retrieved")."""
-    if not future.cancelled():
-        future.exception()
+async def find_project(sender: Sender, endpoint: Endpoint, region: str) -> str:
+    """``GET {iam}/v3/projects?name={region}``: the ID of the region's project, as the SDK
+    finds it when none is configured; exactly one must match."""
+    response = await sender.request(endpoint, "GET", PROJECTS_PATH, params={"name": region})
+    data = response.json()
+    projects = data.get("projects") if isinstance(data, dict) else None
+    ids: list[str] = [
+        item["id"]
+        for item in (projects if isinstance(projects, list) else [])
+        if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]
+    ]
+    if len(ids) != 1 or has_control(ids[0]):
+        raise ResponseError(
+            f"IAM lists {len(ids)} projects named {region!r}: give the project ID "
+            "(project_id=, or HUAWEICLOUD_SDK_PROJECT_ID)",
+            vendor=IAM_VENDOR,
+        )
+    return ids[0]

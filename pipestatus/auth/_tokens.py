@@ -19,21 +19,19 @@ from pipestatus.auth._aksk import (
     _utc_now,
 )
 from pipestatus.auth._base import Auth
+from pipestatus.auth._cache import Renewing, keys_margin, token_margin
 from pipestatus.auth._iam import (
     IAM_VENDOR,
     Hiding,
     IssuedKeys,
     IssuedToken,
-    Renewing,
     assume_role_body,
     check_duration,
     iam_endpoint,
     iam_url,
     issue_token,
-    keys_margin,
     mint_keys,
     password_body,
-    token_margin,
 )
 from pipestatus.errors import AuthError
 

@@ -32,7 +32,8 @@ from pipestatus.auth._aksk import (
     HuaweiAKSK,
     HuaweiCredentials,
 )
-from pipestatus.auth._iam import GLOBAL_IAM, IAM_REGIONS, iam_url, keys_margin, token_margin
+from pipestatus.auth._cache import keys_margin, token_margin
+from pipestatus.auth._iam import GLOBAL_IAM, IAM_REGIONS, iam_url
 from pipestatus.auth._tokens import HuaweiAgency, HuaweiIAM, HuaweiTemporaryAKSK, IAMTokenAuth
 
 __all__ = [

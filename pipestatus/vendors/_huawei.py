@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from pipestatus.auth import Auth, Binding, HuaweiCredentials, token_auth
+from pipestatus.auth._iam import APIGW_AUTH, gateway_advice
 from pipestatus.vendors._base import json_error
 from pipestatus.vendors._spec import Regions
 
@@ -34,33 +35,6 @@ __all__ = [
 #: The header a Huawei token travels in, to the services and to IAM.
 HEADER: Final = "X-Auth-Token"
 
-#: The API gateway's code for a refused IAM credential: a signature or a token.
-APIGW_AUTH: Final = "APIGW.0301"
-
-_CLOCK_ADVICE: Final = (
-    "the AK/SK signature was refused for its date: check this machine's clock "
-    "(X-Sdk-Date must be within 15 minutes of the server's time)"
-)
-_AKSK_ADVICE: Final = (
-    "the AK/SK signature was refused: check the AK and SK (a SK that does not belong to "
-    "the AK, or a stray space), and that this machine's clock is right"
-)
-_TOKEN_ADVICE: Final = (
-    "the IAM token was refused: it expired, was revoked, or belongs to another region"  # noqa: S105
-)
-
-
-def _advice(message: str | None) -> str:
-    """What a person should check after the gateway's APIGW.0301, with its own words after."""
-    text = (message or "").lower()
-    if "token" in text:
-        advice = _TOKEN_ADVICE
-    elif "date" in text or "expire" in text or "clock" in text:
-        advice = _CLOCK_ADVICE
-    else:
-        advice = _AKSK_ADVICE
-    return f"{advice} ({message})" if message else advice
-
 
 def decode_error(body: bytes) -> tuple[str | None, str | None]:
     """Huawei's ``{"error_code", "error_msg"}`` (some services nest it under ``error``, with
@@ -68,9 +42,7 @@ def decode_error(body: bytes) -> tuple[str | None, str | None]:
     code, message = json_error(
         body, codes=("error_code", "code"), messages=("error_msg", "message", "msg"), nested="error"
     )
-    if code == APIGW_AUTH:
-        message = _advice(message)
-    return code, message
+    return code, gateway_advice(code, message)
 
 
 # --- regions -------------------------------------------------------------------------------------

@@ -10,9 +10,11 @@ One :class:`HuaweiCloud` per server (shared through the dialects' :class:`Contex
   A refusal is the gateway's 401 ``APIGW.0301``. Stricter than the gateway on one point: the
   query must arrive in canonical form, so a test proves that what is sent is what was signed;
 * IAM: ``POST /v3/auth/tokens`` (password and assume-role tokens: a 201 with the token in
-  ``X-Subject-Token`` and its ``expires_at``, ``token_lifetime`` seconds from now) and
+  ``X-Subject-Token`` and its ``expires_at``, ``token_lifetime`` seconds from now),
   ``POST /v3.0/OS-CREDENTIAL/securitytokens`` (temporary AK/SK and a security token minted
-  from a token, living ``keys_lifetime`` seconds or the duration asked);
+  from a token, living ``keys_lifetime`` seconds or the duration asked) and
+  ``GET /v3/projects?name=`` (a region's project, for signed requests; the project ID is the
+  same as in the tokens scoped to that name);
 * a clock (:meth:`HuaweiCloud.now`) that tests move with :meth:`HuaweiCloud.advance` and give
   to the client's credentials, so lifetimes pass without sleeping.
 
@@ -137,11 +139,14 @@ class HuaweiCloud:
         self.keys_lifetime: float | None = None
         #: How many requests the gateway refused (401) for their credentials.
         self.refused = 0
+        #: Project names IAM's project list does not know (``GET /v3/projects?name=``).
+        self.missing_projects: set[str] = set()
         self._offset = timedelta(0)
         self._clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._routes = (
             Route("POST", "/v3/auth/tokens", self._issue_token),
             Route("POST", "/v3.0/OS-CREDENTIAL/securitytokens", self._mint_keys),
+            Route("GET", "/v3/projects", self._projects),
         )
 
     def __repr__(self) -> str:
@@ -285,6 +290,18 @@ class HuaweiCloud:
             return self._issue(f"{domain}/{agency}", str(domain), project)
         return _iam_error(400, "The identity method is not supported here.")
 
+    async def _projects(self, request: web.Request, body: bytes) -> Answer:
+        refused = self.check(request, body, _iam_error(401, "The request is not authenticated."))
+        if refused is not None:
+            return refused
+        name = request.query.get("name")
+        if not name:
+            return _iam_error(400, "Give the project's name.")
+        if name in self.missing_projects:
+            return Answer(200, {"projects": [], "links": {}})
+        project = {"id": stable_hex("project", name), "name": name, "enabled": True}
+        return Answer(200, {"projects": [project], "links": {}})
+
     async def _mint_keys(self, request: web.Request, body: bytes) -> Answer:
         identity = _dig(_json(body), "auth", "identity")
         token = _dig(identity, "token", "id")
@@ -352,10 +369,14 @@ class HuaweiHost(Host):
 
     def huawei_env(self, region: str = "cn-north-4") -> Mapping[str, str]:
         """The environment the official SDK would read for this server: the demo AK/SK in
-        ``HUAWEICLOUD_SDK_AK``/``_SK``, and ``region``'s endpoint of both CodeArts services
-        overridden to this server."""
+        ``HUAWEICLOUD_SDK_AK``/``_SK``, IAM (``HUAWEICLOUD_SDK_IAM_ENDPOINT``) and ``region``'s
+        endpoint of both CodeArts services overridden to this server."""
         ak, sk = self.huawei.demo_keys
-        env = {"HUAWEICLOUD_SDK_AK": ak, "HUAWEICLOUD_SDK_SK": sk}
+        env = {
+            "HUAWEICLOUD_SDK_AK": ak,
+            "HUAWEICLOUD_SDK_SK": sk,
+            "HUAWEICLOUD_SDK_IAM_ENDPOINT": self.url,
+        }
         for key in HUAWEI:
             regions = REGISTRY[key].regions
             if regions is not None:
