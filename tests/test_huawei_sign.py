@@ -143,6 +143,14 @@ def test_canonical_uri(path: str, canonical: str) -> None:
     assert canonical_uri(path) == canonical
 
 
+def test_query_pairs_are_sorted_before_they_are_encoded() -> None:
+    """As the SDK does, pairs are sorted as they are and encoded after: 'z' sorts before 'é'
+    (whose encoding, '%C3%A9', would sort first), and a list keeps its own sorted order."""
+    assert canonical_query({"é": "1", "z": "2"}) == "z=2&%C3%A9=1"
+    assert canonical_query([("k", "b"), ("k", "a b"), ("j", "2")]) == "j=2&k=a%20b&k=b"
+    assert canonical_query({"n": [10, 9]}) == "n=9&n=10"
+
+
 def test_query_as_sent_in_any_form_has_one_canonical_form() -> None:
     """Pairs in any order, with '+' or %20 for a space, canonicalise to the same string."""
     forms = ["b=2&a=x+y&a=1", "a=1&a=x%20y&b=2", "b=2&a=x%20y&a=1"]

@@ -87,16 +87,23 @@ def _text(value: str | int | bool) -> str:
 
 
 def canonical_query(params: Mapping[str, QueryValue] | Iterable[tuple[str, QueryValue]]) -> str:
-    """The canonical query: pairs sorted by key, then value, each side encoded; a list value
-    is repeated pairs; booleans are ``true``/``false``; ``""`` for no query."""
+    """The canonical query: pairs sorted by key, then value, as they are (the SDK sorts before
+    it encodes, so ``z`` comes before ``é``); then each side encoded; a list value is repeated
+    pairs, in its own sorted order; booleans are ``true``/``false``; ``""`` for no query."""
     items = params.items() if isinstance(params, Mapping) else params
-    pairs: list[tuple[str, str]] = []
-    for key, value in items:
+
+    def order(item: tuple[str, QueryValue]) -> tuple[str, str]:
+        value = item[1]
+        return item[0], _text(value) if isinstance(value, str | int | bool) else ""
+
+    parts: list[str] = []
+    for key, value in sorted(items, key=order):
+        name = encode(key)
         if isinstance(value, str | int | bool):
-            pairs.append((encode(key), encode(_text(value))))
+            parts.append(f"{name}={encode(_text(value))}")
         else:
-            pairs.extend((encode(key), encode(_text(each))) for each in value)
-    return "&".join(f"{key}={value}" for key, value in sorted(pairs))
+            parts.extend(f"{name}={encode(_text(each))}" for each in sorted(value))
+    return "&".join(parts)
 
 
 def query_pairs(query: str) -> list[tuple[str, str]]:
