@@ -466,6 +466,8 @@ def test_exactly_one_credential_and_one_place() -> None:
         client.codearts_pipeline("https://h", region="cn-north-4", project_id="p", token="t")
     with pytest.raises(TypeError, match="credentials must be"):
         client.codearts_repo("https://h", credentials="t")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="HuaweiAKSK goes in credentials="):
+        client.codearts_repo("https://h", token=aksk)  # type: ignore[arg-type]
 
 
 def test_an_unknown_region_names_the_known_ones() -> None:

@@ -30,6 +30,10 @@ __all__ = [
     "HuaweiCredentials",
     "KeySource",
     "Keys",
+    "ProjectLookup",
+    "optional_arg",
+    "secret_arg",
+    "utc_now",
 ]
 
 #: The official SDK's variable names.
@@ -44,12 +48,13 @@ Clock = Callable[[], datetime]
 ProjectLookup = Callable[[Sender], Awaitable[str]]
 
 
-def _utc_now() -> datetime:
+def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _secret(value: object, name: str) -> str:
-    """A secret argument, checked without ever repeating it."""
+def secret_arg(value: object, name: str) -> str:
+    """A string argument (a secret, or a name that sits beside one), checked without ever
+    repeating it."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, not {type(value).__name__}")
     if not value.strip():
@@ -59,8 +64,8 @@ def _secret(value: object, name: str) -> str:
     return value.strip()
 
 
-def _optional(value: object, name: str) -> str | None:
-    return None if value is None else _secret(value, name)
+def optional_arg(value: object, name: str) -> str | None:
+    return None if value is None else secret_arg(value, name)
 
 
 def _masked(ak: str) -> str:
@@ -225,14 +230,14 @@ class HuaweiAKSK(HuaweiCredentials):
         iam_url: str | None = None,
         clock: Clock | None = None,
     ) -> None:
-        self._ak = _secret(ak, "ak")
+        self._ak = secret_arg(ak, "ak")
         if any(char in self._ak for char in ", ;="):
             raise ValueError("ak must not contain ',', ';', '=' or spaces")
-        self._sk = _secret(sk, "sk")
-        self.project_id = _optional(project_id, "project_id")
-        self._security_token = _optional(security_token, "security_token")
+        self._sk = secret_arg(sk, "sk")
+        self.project_id = optional_arg(project_id, "project_id")
+        self._security_token = optional_arg(security_token, "security_token")
         self._iam_url = None if iam_url is None else check_base_url(iam_url)
-        self._clock = clock or _utc_now
+        self._clock = clock or utc_now
         self._projects: dict[tuple[str, str], Once[str]] = {}
 
     @property

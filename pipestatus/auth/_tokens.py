@@ -1,6 +1,6 @@
 """Huawei credentials that come from IAM (see :mod:`pipestatus.auth.huawei`): a password
 token, an agency's token and temporary AK/SK minted from a token, each cached per IAM endpoint
-and renewed by its margin (:mod:`pipestatus.auth._iam`)."""
+and renewed by its margin (:mod:`pipestatus.auth._cache`)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pipestatus.auth._aksk import (
     Clock,
     HuaweiCredentials,
     Keys,
-    _optional,
-    _secret,
-    _utc_now,
+    optional_arg,
+    secret_arg,
+    utc_now,
 )
 from pipestatus.auth._base import Auth
 from pipestatus.auth._cache import Renewing, keys_margin, token_margin
@@ -82,11 +82,11 @@ class _TokenCredentials(HuaweiCredentials):
         clock: Clock | None,
         refresh_margin: float | None,
     ) -> None:
-        self.project = _secret(project, "project")
+        self.project = secret_arg(project, "project")
         if iam_url is not None:
             iam_url = check_base_url(iam_url)
         self._iam_url = iam_url
-        self._clock = clock or _utc_now
+        self._clock = clock or utc_now
         if refresh_margin is not None and not refresh_margin >= 0:
             raise ValueError("refresh_margin must be >= 0 seconds")
         self._margin = refresh_margin
@@ -179,9 +179,9 @@ class HuaweiIAM(_TokenCredentials):
         super().__init__(
             project=project, iam_url=iam_url, clock=clock, refresh_margin=refresh_margin
         )
-        self.user = _secret(user, "user")
-        self.domain = _secret(domain, "domain")
-        self._password = _secret(password, "password")
+        self.user = secret_arg(user, "user")
+        self.domain = secret_arg(domain, "domain")
+        self._password = secret_arg(password, "password")
 
     async def _issue(
         self, sender: Sender, now: datetime, url: str, binding: Binding
@@ -235,9 +235,9 @@ class HuaweiAgency(_TokenCredentials):
         if (domain is None) == (domain_id is None):
             raise ValueError("give exactly one of domain and domain_id")
         self._base = base
-        self.agency = _secret(agency, "agency")
-        self.domain = _optional(domain, "domain")
-        self.domain_id = _optional(domain_id, "domain_id")
+        self.agency = secret_arg(agency, "agency")
+        self.domain = optional_arg(domain, "domain")
+        self.domain_id = optional_arg(domain_id, "domain_id")
         self.duration_seconds = (
             None if duration_seconds is None else check_duration(duration_seconds)
         )
@@ -246,7 +246,7 @@ class HuaweiAgency(_TokenCredentials):
         self, sender: Sender, now: datetime, url: str, binding: Binding
     ) -> IssuedToken:
         # The user's own token goes in the header of this request, through its own auth.
-        endpoint = iam_endpoint(url, Hiding(tuple, self._base.bind(binding)))
+        endpoint = iam_endpoint(url, Hiding(lambda: (), self._base.bind(binding)))
         body = assume_role_body(
             self.agency,
             domain_name=self.domain,
@@ -312,7 +312,7 @@ class HuaweiTemporaryAKSK(HuaweiCredentials):
     ) -> None:
         self._source = source
         self.duration_seconds = check_duration(duration_seconds)
-        self.project_id = _optional(project_id, "project_id")
+        self.project_id = optional_arg(project_id, "project_id")
         self._caches: dict[tuple[str, str], Renewing[IssuedKeys]] = {}
 
     def bind(self, binding: Binding) -> Auth:

@@ -104,6 +104,8 @@ def one_credential(token: object, credentials: object) -> object:
     """Exactly one of ``token=`` and ``credentials=``; ``ValueError`` otherwise."""
     if (token is None) == (credentials is None):
         raise ValueError("give exactly one of token and credentials")
+    if isinstance(token, HuaweiCredentials):
+        raise TypeError(f"{type(token).__name__} goes in credentials=, not token=")
     if credentials is not None and not isinstance(credentials, HuaweiCredentials):
         raise TypeError(
             "credentials must be HuaweiAKSK, HuaweiIAM or another HuaweiCredentials, "
