@@ -29,7 +29,7 @@ import abc
 import json
 import secrets
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -123,12 +123,14 @@ class HuaweiCloud:
         self._static = token
         self.keys: dict[str, _Key] = {}
         self.users: dict[tuple[str, str], str] = {}
+        self._demo_ak: str | None = None
         # The demo accounts, as the vendor specs make them: their secret is the server's token.
         for key in HUAWEI:
             make = REGISTRY[key].demo.credentials
             demo = make("http://127.0.0.1", token) if make is not None else None
             if isinstance(demo, HuaweiAKSK):
                 self.keys[demo.ak] = _Key(sk=token)
+                self._demo_ak = demo.ak
             elif isinstance(demo, HuaweiIAM):
                 self.users[(demo.domain, demo.user)] = token
         self.agencies: set[tuple[str, str]] = set()
@@ -142,7 +144,6 @@ class HuaweiCloud:
         #: Project names IAM's project list does not know (``GET /v3/projects?name=``).
         self.missing_projects: set[str] = set()
         self._offset = timedelta(0)
-        self._clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._routes = (
             Route("POST", "/v3/auth/tokens", self._issue_token),
             Route("POST", "/v3.0/OS-CREDENTIAL/securitytokens", self._mint_keys),
@@ -156,7 +157,7 @@ class HuaweiCloud:
 
     def now(self) -> datetime:
         """The cloud's time (aware UTC): the wall clock, moved by :meth:`advance`."""
-        return self._clock() + self._offset
+        return datetime.now(UTC) + self._offset
 
     def advance(self, seconds: float) -> None:
         """Move the cloud's clock forward by ``seconds`` (negative: back)."""
@@ -179,8 +180,9 @@ class HuaweiCloud:
     @property
     def demo_keys(self) -> tuple[str, str]:
         """The demo account's AK and SK (the server's token)."""
-        ak = next(ak for ak, key in self.keys.items() if key.security_token is None)
-        return ak, self._static
+        if self._demo_ak is None:
+            raise LookupError("no Huawei vendor spec names a demo AK/SK account")
+        return self._demo_ak, self._static
 
     def check(self, request: web.Request, body: bytes, refusal: Answer) -> Answer | None:
         """``None`` when the request carries credentials the gateway accepts; else the
