@@ -347,9 +347,10 @@ async def test_the_command_never_prints_a_secret(
     assert "Traceback" not in output
     assert not _leaks([output], _secrets(server) | {SK + "x", PASSWORD + "x"})
     if not right:
-        assert "accounts.repo.sk_env" in output
-        assert "accounts.pipe.password_env" in output
-        assert "sec-user" in output
+        assert "accounts.repo.sk_env: the keys in T_AK and T_SK were refused" in output
+        assert "check the AK and SK" in output
+        assert "accounts.pipe.password_env: the password in T_PW was refused" in output
+        assert "user 'sec-user' in domain 'sec-domain'" in output
 
 
 @pytest.mark.parametrize(

@@ -135,7 +135,7 @@ class AKSKKeys:
             raise Problem("ak_env", f"the keys in {self.ak_env}/{self.sk_env}: {exc}") from None
 
     def refused(self) -> str:
-        return f"the AK/SK in {self.ak_env} and {self.sk_env} were refused"
+        return f"the keys in {self.ak_env} and {self.sk_env} were refused"
 
 
 @attrs.frozen(kw_only=True)
