@@ -158,9 +158,7 @@ class IAMKeys:
             raise Problem("user", str(exc)) from None
 
     def refused(self) -> str:
-        return (
-            f"IAM refused user {self.user!r} of {self.domain!r} (password in {self.password_env})"
-        )
+        return f"the password in {self.password_env} was refused"
 
 
 CredentialKeys: TypeAlias = TokenKeys | AKSKKeys | IAMKeys
