@@ -13,7 +13,8 @@ endpoint cannot be reached or whose token is refused), which wins over 3: a stat
 served feed normally (0).
 
 The package, by job: :mod:`~pipestatus.cli.args` (the command line),
-:mod:`~pipestatus.cli.config` and :mod:`~pipestatus.cli.convert` (the configuration file),
+:mod:`~pipestatus.cli.config`, :mod:`~pipestatus.cli.convert` and
+:mod:`~pipestatus.cli.credentials` (the configuration file),
 :mod:`~pipestatus.cli.render` (pure: rows, the table, change lines, JSON records),
 :mod:`~pipestatus.cli.cctray` (the feed), :mod:`~pipestatus.cli.live` (the live table),
 :mod:`~pipestatus.cli.demo`, :mod:`~pipestatus.cli.follow` (the watch loop),
