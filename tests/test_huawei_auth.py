@@ -449,3 +449,30 @@ async def test_an_agency_token_is_asked_with_the_users_token(
     assert assume.headers[header]
     (used,) = [r for r in server.requests if r.path != IAM_PATH]
     assert used.headers[header] != assume.headers[header]
+
+
+def test_iam_credentials_work_under_a_second_event_loop() -> None:
+    """One HuaweiIAM serves requests under one asyncio.run and then another (its single-flight
+    fetch is not bound to the first loop); the second server, not knowing the first token,
+    answers 401 and the token is renewed."""
+    port = 0
+    iam: HuaweiIAM | None = None
+    seen: list[int] = []
+
+    async def once() -> None:
+        nonlocal port, iam
+        async with VendorServer(token=TOKEN, port=port) as server:
+            port = server.port
+            server.add_repo_pipeline(REPO, PIPE, _run())
+            server.huawei.add_user(USER, PASSWORD, DOMAIN)
+            if iam is None:
+                iam = _iam(server)
+            async with Client(retries=0) as client:
+                repo = client.codearts_repo(server.url, credentials=iam)
+                results = await asyncio.gather(*(repo.latest_run(REPO, PIPE) for _ in range(5)))
+            assert all(isinstance(run, Run) for run in results)
+            seen.append(len(_token_requests(server)))
+
+    asyncio.run(once())
+    asyncio.run(once())
+    assert seen == [1, 1]

@@ -1,5 +1,4 @@
-"""Huawei Cloud IAM as the credentials see it: where it is, what its calls send and answer, and
-a cache of what it issues that renews itself.
+"""Huawei Cloud IAM as the credentials see it: where it is, and what its calls send and answer.
 
 * :func:`iam_url` picks the IAM endpoint: an explicit URL, the SDK's
   ``HUAWEICLOUD_SDK_IAM_ENDPOINT``, the region's own (:data:`IAM_REGIONS`), or the global one.

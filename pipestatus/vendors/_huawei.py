@@ -13,16 +13,14 @@ from collections.abc import Mapping
 from typing import Final
 
 from pipestatus.auth import Auth, Binding, HuaweiCredentials, token_auth
-from pipestatus.auth._iam import APIGW_AUTH, gateway_advice
+from pipestatus.auth._iam import gateway_advice
 from pipestatus.vendors._base import json_error
 from pipestatus.vendors._spec import Regions
 
 __all__ = [
-    "APIGW_AUTH",
     "DEMO_AK",
     "DEMO_DOMAIN",
     "DEMO_PROJECT",
-    "DEMO_REGION",
     "DEMO_USER",
     "HEADER",
     "PIPELINE_REGIONS",
@@ -131,5 +129,4 @@ DEMO_AK: Final = "SIMULATEDAK0123456789"
 #: The simulated IAM user (its password is the server's token), its account and project.
 DEMO_USER: Final = "sim-user"
 DEMO_DOMAIN: Final = "sim-account"
-DEMO_REGION: Final = "cn-north-4"
-DEMO_PROJECT: Final = DEMO_REGION
+DEMO_PROJECT: Final = "cn-north-4"
