@@ -2,7 +2,8 @@
 
 :class:`VendorServer` is a real :mod:`aiohttp.web` server on a loopback address. It knows no
 vendor: its routes are those of the dialects (:data:`pipestatus.testing.dialects.DIALECTS`, one
-per registered vendor), and each request goes through one pipeline:
+per registered vendor) and the services they share (``Dialect.services``: served once, through
+the first dialect naming them), and each request goes through one pipeline:
 
 1. the middleware counts it (``request_count``, ``in_flight``, ``peak_in_flight``);
 2. the body is read, and the first matching fault is taken, else chaos may draw one (faults are

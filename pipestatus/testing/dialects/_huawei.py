@@ -20,7 +20,8 @@ One :class:`HuaweiCloud` per server (shared through the dialects' :class:`Contex
 
 Known from the start: the demo accounts of the Huawei vendor specs (``spec.demo.credentials``):
 an access key whose SK is the server's token, and an IAM user whose password is the server's
-token. The IAM routes are the dialects' shared ``services``, served once at the server's origin.
+token. The IAM routes are the dialects' shared ``services``, served once at the server's origin
+(and recorded under the first Huawei dialect's key).
 """
 
 from __future__ import annotations
