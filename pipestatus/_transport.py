@@ -174,6 +174,9 @@ class Transport:
         refreshed = False
         while True:
             attempt += 1
+            # Outside the concurrency limits: a token fetched here through this transport
+            # never waits for a slot held by a request that waits for the token.
+            await endpoint.auth.prepare(self)
             started = loop.time()
             try:
                 response, sent = await self._attempt(endpoint, request)

@@ -3,8 +3,10 @@
 An :class:`Auth` sees each attempt's request once every other header of it is final (conditional
 headers included) and returns it with its credentials added. So a static token is one header, a
 token provider refreshes itself (one fetch in flight, however many requests wait), and a signer
-signs exactly what is sent, afresh on every retry and every redirect hop. After a 401 the
-transport asks :meth:`Auth.refresh` whether fresh credentials are worth one more attempt.
+signs exactly what is sent, afresh on every retry and every redirect hop. Before each attempt,
+outside the concurrency limits, :meth:`Auth.prepare` lets credentials that need a request of
+their own (an IAM token) fetch it. After a 401 the transport asks :meth:`Auth.refresh` whether
+fresh credentials are worth one more attempt.
 
 Secrets live only in these objects: their ``repr`` says which kind they are and hides the value,
 :meth:`Auth.hide` hides them in any text a vendor echoes back, and no error they raise carries
@@ -41,6 +43,12 @@ class Auth(abc.ABC):
         only for the configured origin, after every other header is final. ``sender`` is the
         client's transport: its ``timeout`` bounds any fetch, and it carries any request the
         credentials need of their own (an IAM token, say)."""
+
+    async def prepare(self, sender: Sender) -> None:  # noqa: B027 - optional: most need nothing
+        """Before each attempt, outside the transport's concurrency limits: have the
+        credentials ready (fetch or renew a token through ``sender``). A fetch made here never
+        waits for a slot held by a request that waits for this very fetch, as one made in
+        :meth:`apply` could; ``apply`` then finds them ready."""
 
     async def refresh(self, rejected: Request, sender: Sender) -> bool:
         """After a 401 to ``rejected``: True when fresh credentials are in place and the

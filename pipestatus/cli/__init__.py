@@ -18,8 +18,9 @@ not be read; 2 a usage or configuration error, which wins over 3: a status named
 
 The package, by job: :mod:`~pipestatus.cli.commands` (one module per subcommand, and the
 parser), :mod:`~pipestatus.cli.args` (shared argument types and options),
-:mod:`~pipestatus.cli.config`, :mod:`~pipestatus.cli.convert` and
-:mod:`~pipestatus.cli.discover` (the configuration file), :mod:`~pipestatus.cli.reading` and
+:mod:`~pipestatus.cli.config`, :mod:`~pipestatus.cli.convert`,
+:mod:`~pipestatus.cli.credentials` and :mod:`~pipestatus.cli.discover` (the configuration
+file), :mod:`~pipestatus.cli.reading` and
 :mod:`~pipestatus.cli.follow` (the door to the library, where :mod:`~pipestatus.cli.safe`
 cleans every string), the pure renderers :mod:`~pipestatus.cli.text`,
 :mod:`~pipestatus.cli.render`, :mod:`~pipestatus.cli.tree`, :mod:`~pipestatus.cli.records` and

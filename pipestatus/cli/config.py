@@ -2,11 +2,13 @@
 follow, read from TOML and structured into frozen attrs classes.
 
 The file's shape comes from the vendor registry (:data:`pipestatus.vendors.REGISTRY`), not from
-tables here. An account is ``vendor``, ``endpoint`` and ``token_env`` plus the fields of its
-vendor's ``spec.options`` class (those fields are the vendor's configuration keys, with the
-class's types and defaults); a pipeline entry is ``account``, an optional ``name`` and the
-vendor's ``spec.id_names``, each checked with its ``IdParam.check``. Values are structured by the
-one converter of :mod:`pipestatus.cli.convert`.
+tables here. An account is ``vendor``, where its requests go (``endpoint``, or ``region`` for a
+vendor with regions, ``spec.regions``), its credentials (``auth``, one of the vendor's
+``spec.auth_schemes``, default ``"token"``, and that scheme's keys: :data:`SCHEMES`) plus the
+fields of its vendor's ``spec.options`` class (those fields are the vendor's configuration keys,
+with the class's types and defaults); a pipeline entry is ``account``, an optional ``name`` and
+the vendor's ``spec.id_names``, each checked with its ``IdParam.check``. Values are structured by
+the one converter of :mod:`pipestatus.cli.convert`.
 
 Pure apart from :func:`load_config` (which reads the file): :func:`parse_config` takes the
 decoded TOML, :func:`resolve_tokens` takes the environment as a mapping,
@@ -15,8 +17,9 @@ names the accounts whose endpoint cannot be reached or whose token is refused. E
 :class:`ConfigError` whose message names the file and the key (``accounts.ci.endpoint``), or
 the environment variable; no message ever holds a value that could be a token.
 
-Tokens never live in the file: an account names the environment variable that holds its token
-(``token_env``), and a literal ``token`` key is refused.
+Secrets never live in the file: an account names the environment variables that hold them
+(``token_env``; ``ak_env``, ``sk_env`` and ``security_token_env`` for ``auth = "aksk"``;
+``password_env`` for ``auth = "iam"``), and a literal ``token`` key is refused.
 """
 
 from __future__ import annotations
@@ -28,16 +31,15 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
-from pipestatus.auth import token_auth
 from pipestatus.cli.convert import (
     ACCOUNT_NAME,
     BaseURL,
-    EnvName,
     IdText,
     Problem,
     WebURL,
     structure,
 )
+from pipestatus.cli.credentials import SCHEMES, CredentialKeys, Secret, TokenKeys
 from pipestatus.client import Client
 from pipestatus.errors import AuthError, PipestatusError, TransportError
 from pipestatus.model import Run, Target
@@ -45,11 +47,13 @@ from pipestatus.vendors import REGISTRY, VendorSpec
 
 __all__ = [
     "EXAMPLE",
+    "SCHEMES",
     "Account",
     "Config",
     "ConfigError",
     "Followed",
     "Pipeline",
+    "Secret",
     "follow_targets",
     "load_config",
     "parse_config",
@@ -72,27 +76,42 @@ class ConfigError(Exception):
 
 @attrs.frozen(kw_only=True)
 class AccountKeys:
-    """The keys every account has besides ``vendor``: where to send requests, and which
-    environment variable holds the token."""
+    """The keys every account may have besides ``vendor``: where to send requests (an
+    ``endpoint``, or a ``region`` of the vendor's), and which credentials scheme it uses."""
 
-    endpoint: BaseURL
-    token_env: EnvName
+    endpoint: BaseURL | None = None
+    region: str | None = None
+    auth: str = "token"
 
 
 @attrs.frozen(kw_only=True)
 class Account:
-    """One vendor account: its vendor's key, endpoint, token variable and options (an instance
-    of the vendor spec's ``options`` class)."""
+    """One vendor account: its vendor's key, where its requests go (``endpoint`` or
+    ``region``), its credentials' scheme and keys, and its options (an instance of the vendor
+    spec's ``options`` class)."""
 
     name: str
     vendor: str
-    endpoint: str
-    token_env: str
+    endpoint: str | None
     options: Any
+    region: str | None = None
+    auth: str = "token"
+    credentials: CredentialKeys | None = None
 
     @property
     def spec(self) -> VendorSpec[Any, Any]:
         return REGISTRY[self.vendor]
+
+    @property
+    def token_env(self) -> str | None:
+        """The token's variable, for ``auth = "token"``."""
+        keys = self.credentials
+        return keys.token_env if isinstance(keys, TokenKeys) else None
+
+    @property
+    def where(self) -> str:
+        """The key that says where requests go: ``endpoint`` or ``region``."""
+        return "region" if self.region is not None else "endpoint"
 
 
 @attrs.frozen(kw_only=True)
@@ -159,25 +178,24 @@ def parse_config(data: Mapping[str, object], *, source: str) -> Config:
         raise ConfigError(f"{source}: {problem.key}: {problem.problem}") from None
 
 
-def resolve_tokens(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
-    """Each account's token, read from the environment variable it names.
+def resolve_tokens(config: Config, environ: Mapping[str, str]) -> dict[str, Secret]:
+    """Each account's credentials, read from the environment variables it names: a token
+    (``auth = "token"``) or a credentials object (``"aksk"``, ``"iam"``).
 
     Only the accounts that some pipeline uses are read.
     """
     used = {pipeline.account for pipeline in config.pipelines}
-    tokens: dict[str, str] = {}
+    secrets: dict[str, Secret] = {}
     for name, account in config.accounts.items():
-        if name not in used:
+        if name not in used or account.credentials is None:
             continue
-        value = environ.get(account.token_env, "")
-        if not value.strip():
-            state = "is empty" if account.token_env in environ else "is not set"
+        try:
+            secrets[name] = account.credentials.read(environ)
+        except Problem as problem:
             raise ConfigError(
-                f"{config.source}: accounts.{name}.token_env: "
-                f"environment variable {account.token_env} {state}"
-            )
-        tokens[name] = value.strip()
-    return tokens
+                f"{config.source}: accounts.{name}.{problem.key}: {problem.problem}"
+            ) from None
+    return secrets
 
 
 @attrs.frozen(kw_only=True)
@@ -194,17 +212,23 @@ class Followed:
     page: str | None = None
 
 
-def follow_targets(client: Client, config: Config, tokens: Mapping[str, str]) -> list[Followed]:
+def follow_targets(client: Client, config: Config, tokens: Mapping[str, Secret]) -> list[Followed]:
     """Each configured pipeline with its target, made by an adapter per account on ``client``
-    (no request is sent). IDs the vendor refuses raise ``ConfigError`` naming the entry."""
+    (no request is sent). A region the vendor does not know, or IDs it refuses, raise
+    ``ConfigError`` naming the key or the entry."""
     adapters: dict[str, Any] = {}
+    homes: dict[str, str] = {}
     for name, account in config.accounts.items():
         if name not in tokens:
             continue
         spec = account.spec
         try:
-            auth = token_auth(spec.header, tokens[name])
-            adapters[name] = client._connect(spec, account.endpoint, auth, account.options)
+            homes[name] = spec.base_url(account.endpoint, account.region)
+        except ValueError as exc:
+            raise ConfigError(f"{config.source}: accounts.{name}.{account.where}: {exc}") from None
+        try:
+            auth = spec.make_auth(tokens[name], account.options, region=account.region)
+            adapters[name] = client._connect(spec, homes[name], auth, account.options)
         except ValueError as exc:
             raise ConfigError(f"{config.source}: accounts.{name}: {exc}") from None
     out = []
@@ -221,7 +245,7 @@ def follow_targets(client: Client, config: Config, tokens: Mapping[str, str]) ->
                 vendor=account.vendor,
                 ids=tuple(zip(account.spec.id_names, target.ids, strict=True)),
                 target=target,
-                home=account.endpoint,
+                home=homes[pipeline.account],
                 page=pipeline.url,
             )
         )
@@ -232,21 +256,22 @@ def setup_problems(
     config: Config, followed: Sequence[Followed], outcomes: Mapping[Target, Outcome]
 ) -> list[str]:
     """One line per account that no pipeline could be read from because its endpoint cannot
-    be reached or its token is refused: configuration errors, not pipeline errors."""
+    be reached or its credentials are refused: configuration errors, not pipeline errors."""
     by_account: dict[str, list[Outcome]] = {}
+    homes: dict[str, str] = {}
     for item in followed:
         if item.target in outcomes:
             by_account.setdefault(item.account, []).append(outcomes[item.target])
+            homes[item.account] = item.home
     lines = []
     for name, seen in by_account.items():
         account = config.accounts[name]
         where = f"{config.source}: accounts.{name}"
         if all(isinstance(o, TransportError) for o in seen):
-            lines.append(f"{where}.endpoint: cannot reach {account.endpoint}: {seen[0]}")
-        elif all(isinstance(o, AuthError) for o in seen):
-            lines.append(
-                f"{where}.token_env: the token in {account.token_env} was refused: {seen[0]}"
-            )
+            lines.append(f"{where}.{account.where}: cannot reach {homes[name]}: {seen[0]}")
+        elif all(isinstance(o, AuthError) for o in seen) and account.credentials is not None:
+            keys = account.credentials
+            lines.append(f"{where}.{keys.refused_key}: {keys.refused()}: {seen[0]}")
     return lines
 
 
@@ -321,18 +346,69 @@ def _account(name: str, raw: object) -> Account:
         raise Problem(f"{where}.vendor", f"must be one of {', '.join(REGISTRY)}")
     spec = REGISTRY[vendor]
     option_keys = frozenset(field.name for field in attrs.fields(spec.options))
-    common = frozenset(field.name for field in attrs.fields(AccountKeys))
-    _no_unknown_keys(table, common | option_keys | {"vendor"}, where, vendor)
+    scheme = _scheme(table, spec, where)
+    scheme_keys = frozenset(field.name for field in attrs.fields(SCHEMES[scheme]))
+    place = _place(table, spec, where)
+    common = {place, *(("auth",) if "auth" in table else ())}
+    allowed = frozenset(common) | scheme_keys | option_keys | {"vendor"}
+    _no_other_scheme(table, allowed, spec, scheme, where)
+    _no_unknown_keys(table, allowed, where, vendor)
     keys = structure({k: v for k, v in table.items() if k in common}, AccountKeys, where)
+    credentials = structure(
+        {k: v for k, v in table.items() if k in scheme_keys}, SCHEMES[scheme], where
+    )
     given = {k: v for k, v in table.items() if k in option_keys}
     options = structure(given, spec.options, where)
     return Account(
         name=name,
         vendor=vendor,
         endpoint=keys.endpoint,
-        token_env=keys.token_env,
+        region=keys.region,
+        auth=scheme,
+        credentials=credentials,
         options=options,
     )
+
+
+def _scheme(table: Mapping[str, object], spec: VendorSpec[Any, Any], where: str) -> str:
+    """The account's ``auth`` scheme, one of its vendor's (default ``"token"``)."""
+    scheme = table.get("auth", "token")
+    if not isinstance(scheme, str) or scheme not in spec.auth_schemes or scheme not in SCHEMES:
+        known = ", ".join(f'"{s}"' for s in spec.auth_schemes)
+        raise Problem(f"{where}.auth", f"must be one of {known} for {spec.key}")
+    return scheme
+
+
+def _place(table: Mapping[str, object], spec: VendorSpec[Any, Any], where: str) -> str:
+    """Which key says where requests go: ``endpoint``, or ``region`` for a vendor that has
+    regions; exactly one of them."""
+    if spec.regions is None or "region" not in table:
+        if "endpoint" not in table:
+            hint = " (or give region)" if spec.regions is not None else ""
+            raise Problem(f"{where}.endpoint", f"missing{hint}")
+        return "endpoint"
+    if "endpoint" in table:
+        raise Problem(f"{where}.region", "give endpoint or region, not both")
+    return "region"
+
+
+def _no_other_scheme(
+    table: Mapping[str, object],
+    allowed: frozenset[str],
+    spec: VendorSpec[Any, Any],
+    scheme: str,
+    where: str,
+) -> None:
+    """A key of another ``auth`` scheme of the vendor says which scheme it belongs to."""
+    for key in table:
+        if key in allowed:
+            continue
+        for other in spec.auth_schemes:
+            if other in SCHEMES and key in {f.name for f in attrs.fields(SCHEMES[other])}:
+                raise Problem(
+                    f"{where}.{key}",
+                    f'belongs to auth = "{other}" (this account has auth = "{scheme}")',
+                )
 
 
 def _pipeline(index: int, raw: object, accounts: Mapping[str, Account]) -> Pipeline:
@@ -374,8 +450,9 @@ _EXAMPLE_HEAD: Final = """\
 #   pipestatus cctray --serve 127.0.0.1:8080   a CCTray feed
 #
 # Found without -c when it is $PIPESTATUS_CONFIG, ./pipestatus.toml or
-# ~/.config/pipestatus/pipestatus.toml. Tokens never go in this file: each account names the
-# environment variable that holds its token (token_env); export it before running pipestatus.
+# ~/.config/pipestatus/pipestatus.toml. Secrets never go in this file: each account names the
+# environment variables that hold them (token_env; ak_env and sk_env; password_env); export
+# them before running pipestatus.
 """
 _EXAMPLE_ACCOUNTS: Final = (
     "# --- accounts: one table per vendor account, [accounts.NAME] ---------------------------\n"

@@ -1,9 +1,11 @@
 """The demo fleet, read from the vendor registry: the pipelines ``pipestatus demo`` follows,
 and the configuration ``pipestatus init --demo`` writes for the simulated server.
 
-For every registered vendor: one account made from its ``spec.demo.options`` and the
-pipelines ``spec.demo.ids(1)`` ... ``spec.demo.ids(n)``, which
-:func:`pipestatus.testing.make_fleet` serves.
+For every registered vendor: one account made from its ``spec.demo.options`` and its
+``spec.demo.credentials`` (the server's token, or credentials the simulated server knows: one
+Huawei account signs with AK/SK, the other uses IAM tokens), and the pipelines
+``spec.demo.ids(1)`` ... ``spec.demo.ids(n)``, which :func:`pipestatus.testing.make_fleet`
+serves.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import json
 from typing import Final
 from urllib.parse import urlsplit
 
-from pipestatus.auth import token_auth
 from pipestatus.cli.config import Followed
 from pipestatus.client import Client
 from pipestatus.vendors import REGISTRY
@@ -26,11 +27,14 @@ DEMO_TOKEN: Final = "demo-token"  # noqa: S105 - the token of a simulated server
 
 def demo_fleet(client: Client, url: str, token: str, size: int) -> list[Followed]:
     """The demo fleet at ``url``: ``size`` pipelines of every registered vendor, in registry
-    order, each account made from its spec's demo options (no request is sent)."""
+    order, each account made from its spec's demo options and credentials (no request is
+    sent)."""
     fleet = []
     for spec in REGISTRY.values():
         options = spec.options(**spec.demo.options)
-        adapter = client._connect(spec, url, token_auth(spec.header, token), options)
+        credentials = spec.demo.credentials
+        secret = token if credentials is None else credentials(url, token)
+        adapter = client._connect(spec, url, spec.make_auth(secret, options), options)
         for n in range(1, size + 1):
             target = adapter.target(*spec.demo.ids(n))
             fleet.append(

@@ -17,7 +17,7 @@ from typing import TypeAlias
 
 import attrs
 
-from pipestatus.cli.config import Config, ConfigError, Followed, follow_targets
+from pipestatus.cli.config import Config, ConfigError, Followed, Secret, follow_targets
 from pipestatus.cli.progress import Meter
 from pipestatus.cli.safe import clean, clean_outcome
 from pipestatus.client import Client
@@ -33,7 +33,9 @@ class UsageError(ConfigError):
     """The command line asks for something the configuration does not have (exit 2)."""
 
 
-def followed_pipelines(client: Client, config: Config, tokens: Mapping[str, str]) -> list[Followed]:
+def followed_pipelines(
+    client: Client, config: Config, tokens: Mapping[str, Secret]
+) -> list[Followed]:
     """The configured pipelines with their targets (no request is sent), their names, IDs
     and pages cleaned for the screen."""
     return [

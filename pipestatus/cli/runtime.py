@@ -21,7 +21,14 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, TypeAlias, TypeVar
 
-from pipestatus.cli.config import Config, Followed, load_config, resolve_tokens, setup_problems
+from pipestatus.cli.config import (
+    Config,
+    Followed,
+    Secret,
+    load_config,
+    resolve_tokens,
+    setup_problems,
+)
 from pipestatus.cli.discover import find_config
 from pipestatus.cli.screen import CleanFormatter, say_problems
 from pipestatus.client import Client
@@ -63,7 +70,7 @@ def make_client(
     return Client(timeout=args.request_timeout, retries=args.retries, sleep=sleep)
 
 
-def load(args: argparse.Namespace) -> tuple[Config, dict[str, str]]:
+def load(args: argparse.Namespace) -> tuple[Config, dict[str, Secret]]:
     """The command's configuration (``-c``, else found, see :mod:`pipestatus.cli.discover`)
     and the tokens of the accounts it uses, from the environment."""
     path = find_config(args.config, os.environ, Path.cwd(), Path.home())

@@ -2,7 +2,8 @@
 
 :class:`VendorServer` is a real :mod:`aiohttp.web` server on a loopback address. It knows no
 vendor: its routes are those of the dialects (:data:`pipestatus.testing.dialects.DIALECTS`, one
-per registered vendor), and each request goes through one pipeline:
+per registered vendor) and the services they share (``Dialect.services``: served once, through
+the first dialect naming them), and each request goes through one pipeline:
 
 1. the middleware counts it (``request_count``, ``in_flight``, ``peak_in_flight``);
 2. the body is read, and the first matching fault is taken, else chaos may draw one (faults are
@@ -32,7 +33,7 @@ from pipestatus.testing._answers import Answer, render
 from pipestatus.testing._sim import RunSource, Served
 from pipestatus.testing.chaos import CHAOS_KINDS, ChaosSettings, pick_chaos
 from pipestatus.testing.dialects import DIALECTS, Dialect, Pipelines
-from pipestatus.testing.dialects._base import Context, Handler
+from pipestatus.testing.dialects._base import Context, Handler, Route
 from pipestatus.testing.faults import Exchange, Fault, FaultOptions, fault_from
 
 __all__ = ["RecordedRequest", "VendorServer"]
@@ -117,11 +118,18 @@ class VendorServer(Pipelines):
         self._closing = asyncio.Event()
         self._in_flight_changed = asyncio.Condition()
         app = web.Application(middlewares=[self._middleware])
+        services: set[Route] = set()
         for dialect in self._dialects.values():
             for route in dialect.routes():
                 app.router.add_route(
                     route.method, route.path, self._endpoint(dialect, route.handler)
                 )
+            for route in dialect.services():
+                if route not in services:  # a cloud's service, shared by its dialects: once
+                    services.add(route)
+                    app.router.add_route(
+                        route.method, route.path, self._endpoint(dialect, route.handler)
+                    )
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)

@@ -22,7 +22,7 @@ from pipestatus._normalize import derive_span, ordered
 from pipestatus._sansio import Endpoint, Sender
 from pipestatus._time import parse_time
 from pipestatus._wire import WireId, json_type, make_converter, structure
-from pipestatus.auth import TokenProvider, token_auth
+from pipestatus.auth import Auth, HuaweiCredentials, HuaweiIAM, TokenProvider
 from pipestatus.errors import NotFoundError, PipestatusError, ResponseError
 from pipestatus.model import Run, Stage, Target
 from pipestatus.status import Status, StatusTable, aggregate
@@ -35,7 +35,16 @@ from pipestatus.vendors._base import (
     segment,
     string_id,
 )
-from pipestatus.vendors._huawei import decode_error
+from pipestatus.vendors._huawei import (
+    DEMO_DOMAIN,
+    DEMO_PROJECT,
+    DEMO_USER,
+    HEADER,
+    PIPELINE_REGIONS,
+    bind,
+    decode_error,
+    one_credential,
+)
 from pipestatus.vendors._spec import Demo, IdParam, OptionError, VendorSpec, checked
 
 __all__ = [
@@ -370,35 +379,68 @@ class Factory(Connector):
 
     def codearts_pipeline(
         self,
-        base_url: str,
+        base_url: str | None = None,
         *,
         project_id: str,
-        token: str | TokenProvider,
+        token: str | TokenProvider | None = None,
+        credentials: HuaweiCredentials | None = None,
+        region: str | None = None,
         batch_size: int = BATCH_SIZE,
     ) -> CodeArtsPipeline:
-        """Huawei Cloud CodeArts Pipeline (API v5) at ``base_url``, for one project."""
+        """Huawei Cloud CodeArts Pipeline (API v5) for one project, at ``base_url`` or in
+        ``region`` (exactly one; the region's endpoint comes from the SDK's table), with
+        ``token=`` or ``credentials=`` (exactly one: ``HuaweiAKSK``, ``HuaweiIAM``, ...). AK/SK
+        credentials without a project ID of their own send ``project_id`` as ``X-Project-Id``."""
         options = Options(project_id=project_id, batch_size=batch_size)
-        return self._connect(SPEC, base_url, token_auth(SPEC.header, token), options)
+        secret = one_credential(token, credentials)
+        url = SPEC.base_url(base_url, region)
+        return self._connect(SPEC, url, SPEC.make_auth(secret, options, region=region), options)
+
+
+def _bind(credentials: object, options: Options, region: str | None) -> Auth:
+    return bind(credentials, region=region, project_id=options.project_id)
 
 
 SPEC: Final = VendorSpec(
     key=VENDOR,
     name="Huawei Cloud CodeArts Pipeline (API v5)",
-    header="X-Auth-Token",
-    auth_schemes=("token",),
+    header=HEADER,
+    auth_schemes=("token", "aksk", "iam"),
     ids=(IdParam(name="pipeline_id", check=string_id, help="the pipeline's ID"),),
     decode_error=decode_error,
     status=STATUS,
     adapter=CodeArtsPipeline,
     options=Options,
-    demo=Demo(options={"project_id": "fleet"}, ids=lambda n: (f"fleet-v5-{n:02d}",)),
+    demo=Demo(
+        options={"project_id": "fleet"},
+        ids=lambda n: (f"fleet-v5-{n:02d}",),
+        credentials=lambda url, token: HuaweiIAM(
+            DEMO_USER, token, DEMO_DOMAIN, DEMO_PROJECT, iam_url=url
+        ),
+    ),
+    regions=PIPELINE_REGIONS,
+    binder=_bind,
     example_account="""\
 # Huawei Cloud CodeArts Pipeline (API v5): one project per account.
+# An IAM user's password token, scoped to the project and renewed before it expires.
 [accounts.huawei-pipeline]
 vendor = "codearts_pipeline"
-endpoint = "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com"
+region = "cn-north-4"   # or the host itself:
+# endpoint = "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com"
 project_id = "0123456789abcdef0123456789abcdef"
-token_env = "HUAWEI_TOKEN"
+auth = "iam"
+user = "ci-reader"                # the IAM user, its account (domain) and the token's project
+domain = "my-account"
+password_env = "HUAWEI_IAM_PASSWORD"
+project = "cn-north-4"
+# Or AK/SK signing, as the official SDK does (X-Project-Id is project_id above):
+# auth = "aksk"
+# ak_env = "HUAWEICLOUD_SDK_AK"
+# sk_env = "HUAWEICLOUD_SDK_SK"
+# security_token_env = "HUAWEICLOUD_SDK_SECURITY_TOKEN"   # temporary AK/SK only
+# Or a ready-made token:
+# auth = "token"
+# token_env = "HUAWEI_TOKEN"
 """,
     example_pipeline="""\
 [[pipelines]]

@@ -19,12 +19,19 @@ import attrs
 from pipestatus._normalize import derive_span, first_set, ordered, strip_quote
 from pipestatus._time import parse_time
 from pipestatus._wire import WIRE_KEY, WireId, make_converter, structure
-from pipestatus.auth import TokenProvider, token_auth
+from pipestatus.auth import Auth, HuaweiAKSK, HuaweiCredentials, TokenProvider
 from pipestatus.errors import ResponseError
 from pipestatus.model import Job, Run, Stage, Target
 from pipestatus.status import Status, StatusTable, aggregate
 from pipestatus.vendors._base import Adapter, Connector, decode, int_id
-from pipestatus.vendors._huawei import decode_error
+from pipestatus.vendors._huawei import (
+    DEMO_AK,
+    HEADER,
+    REPO_REGIONS,
+    bind,
+    decode_error,
+    one_credential,
+)
 from pipestatus.vendors._spec import Demo, IdParam, VendorSpec
 
 __all__ = [
@@ -279,16 +286,33 @@ class Factory(Connector):
 
     __slots__ = ()
 
-    def codearts_repo(self, base_url: str, *, token: str | TokenProvider) -> CodeArtsRepo:
-        """Huawei Cloud CodeArts Repo (API v4) at ``base_url``."""
-        return self._connect(SPEC, base_url, token_auth(SPEC.header, token), Options())
+    def codearts_repo(
+        self,
+        base_url: str | None = None,
+        *,
+        token: str | TokenProvider | None = None,
+        credentials: HuaweiCredentials | None = None,
+        region: str | None = None,
+    ) -> CodeArtsRepo:
+        """Huawei Cloud CodeArts Repo (API v4) at ``base_url`` or in ``region`` (exactly one;
+        the region's endpoint comes from the SDK's table), with ``token=`` or ``credentials=``
+        (exactly one: ``HuaweiAKSK``, ``HuaweiIAM``, ...)."""
+        options = Options()
+        secret = one_credential(token, credentials)
+        url = SPEC.base_url(base_url, region)
+        return self._connect(SPEC, url, SPEC.make_auth(secret, options, region=region), options)
+
+
+def _bind(credentials: object, options: Options, region: str | None) -> Auth:
+    # v4 names no project: X-Project-Id is the credentials' own, if they have one.
+    return bind(credentials, region=region, project_id=None)
 
 
 SPEC: Final = VendorSpec(
     key=VENDOR,
     name="Huawei Cloud CodeArts Repo (API v4)",
-    header="X-Auth-Token",
-    auth_schemes=("token",),
+    header=HEADER,
+    auth_schemes=("token", "aksk", "iam"),
     ids=(
         IdParam(name="repository_id", check=int_id, help="the repository's numeric ID"),
         IdParam(name="pipeline_id", check=int_id, help="the pipeline's number in it"),
@@ -297,13 +321,33 @@ SPEC: Final = VendorSpec(
     status=STATUS,
     adapter=CodeArtsRepo,
     options=Options,
-    demo=Demo(options={}, ids=lambda n: ("2000", str(n))),
+    demo=Demo(
+        options={},
+        ids=lambda n: ("2000", str(n)),
+        credentials=lambda url, token: HuaweiAKSK(DEMO_AK, token),
+    ),
+    regions=REPO_REGIONS,
+    binder=_bind,
     example_account="""\
 # Huawei Cloud CodeArts Repo (API v4): pipelines are (repository_id, pipeline_id).
+# Requests are signed with the account's AK/SK, as the official SDK signs them.
 [accounts.huawei-repo]
 vendor = "codearts_repo"
-endpoint = "https://codehub-ext.cn-north-4.myhuaweicloud.com"
-token_env = "HUAWEI_TOKEN"
+region = "cn-north-4"   # or the host itself:
+# endpoint = "https://codehub-ext.cn-north-4.myhuaweicloud.com"
+auth = "aksk"
+ak_env = "HUAWEICLOUD_SDK_AK"     # the variables that hold the AK and the SK
+sk_env = "HUAWEICLOUD_SDK_SK"
+# security_token_env = "HUAWEICLOUD_SDK_SECURITY_TOKEN"   # temporary AK/SK only
+# Or an IAM user's password token, renewed before it expires:
+# auth = "iam"
+# user = "ci-reader"
+# domain = "my-account"
+# password_env = "HUAWEI_IAM_PASSWORD"
+# project = "cn-north-4"
+# Or a ready-made token:
+# auth = "token"
+# token_env = "HUAWEI_TOKEN"
 """,
     example_pipeline="""\
 [[pipelines]]

@@ -6,6 +6,7 @@ import contextlib
 from datetime import datetime, timedelta
 
 from pipestatus import Change, Client, Job, Run, Stage, Status, Target
+from pipestatus.auth import HuaweiAKSK, HuaweiIAM
 from pipestatus.errors import NotFoundError, PipestatusError, RateLimitedError
 
 
@@ -17,6 +18,16 @@ async def api() -> None:
         pipe = client.codearts_pipeline("https://h", project_id="p", token="t")
         runs: dict[str, Run] = await pipe.latest_runs(["a", "b"])
         each: dict[str, Run | PipestatusError] = await pipe.latest_results(["a"])
+        aksk = HuaweiAKSK(ak="a", sk="s", project_id=None, security_token=None)
+        aksk = HuaweiAKSK.from_env()
+        iam = HuaweiIAM(user="u", password="p", domain="d", project="cn-north-4", iam_url=None)
+        repo = client.codearts_repo("https://h", credentials=aksk)
+        repo = client.codearts_repo(region="cn-north-4", credentials=iam)
+        pipe = client.codearts_pipeline(region="cn-north-4", project_id="p", credentials=aksk)
+        pipe = client.codearts_pipeline(
+            region="cn-north-4", project_id="p", credentials=iam.temporary_aksk(3600)
+        )
+        repo = client.codearts_repo(region="cn-north-4", credentials=iam.assume("a", domain="d"))
 
         async def token() -> str:
             return "fresh"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from pipestatus.cli.args import (
@@ -16,7 +17,7 @@ from pipestatus.cli.args import (
     verbose_option,
 )
 from pipestatus.cli.cctray import cctray_project, render_cctray, serve_feed
-from pipestatus.cli.config import Config
+from pipestatus.cli.config import Config, Secret
 from pipestatus.cli.progress import Meter, showing
 from pipestatus.cli.reading import followed_pipelines, read_all
 from pipestatus.cli.runtime import EXIT_OK, EXIT_USAGE, exit_status, load, make_client, run
@@ -64,7 +65,7 @@ def handler(args: argparse.Namespace) -> int:
     return run(_cctray(args, config, tokens))
 
 
-async def _cctray(args: argparse.Namespace, config: Config, tokens: dict[str, str]) -> int:
+async def _cctray(args: argparse.Namespace, config: Config, tokens: Mapping[str, Secret]) -> int:
     meter = Meter()
     progress = make_console(sys.stderr) if can_redraw(sys.stderr) else None
     async with make_client(args, meter.sleep) as client:

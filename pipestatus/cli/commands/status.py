@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TypeAlias
 
@@ -19,7 +20,7 @@ from pipestatus.cli.args import (
     verbose_option,
     words,
 )
-from pipestatus.cli.config import Config, Followed
+from pipestatus.cli.config import Config, Followed, Secret
 from pipestatus.cli.progress import Meter, showing
 from pipestatus.cli.reading import followed_pipelines, read_all, select
 from pipestatus.cli.records import pipeline_record
@@ -106,7 +107,7 @@ def handler(args: argparse.Namespace) -> int:
     return run(_status(args, config, tokens))
 
 
-async def _status(args: argparse.Namespace, config: Config, tokens: dict[str, str]) -> int:
+async def _status(args: argparse.Namespace, config: Config, tokens: Mapping[str, Secret]) -> int:
     meter = Meter()
     progress = make_console(sys.stderr, color=args.color) if can_redraw(sys.stderr) else None
     async with make_client(args, meter.sleep) as client:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from pipestatus.cli.args import (
@@ -14,7 +15,7 @@ from pipestatus.cli.args import (
     subcommand,
     verbose_option,
 )
-from pipestatus.cli.config import Config
+from pipestatus.cli.config import Config, Secret
 from pipestatus.cli.progress import Meter, showing
 from pipestatus.cli.reading import fetch_run, find, followed_pipelines
 from pipestatus.cli.records import pipeline_record
@@ -57,7 +58,7 @@ def handler(args: argparse.Namespace) -> int:
     return run(_view(args, config, tokens))
 
 
-async def _view(args: argparse.Namespace, config: Config, tokens: dict[str, str]) -> int:
+async def _view(args: argparse.Namespace, config: Config, tokens: Mapping[str, Secret]) -> int:
     meter = Meter()
     progress = make_console(sys.stderr, color=args.color) if can_redraw(sys.stderr) else None
     async with make_client(args, meter.sleep) as client:

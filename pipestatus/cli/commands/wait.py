@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Final, TypeAlias
 
@@ -27,7 +28,7 @@ from pipestatus.cli.args import (
     subcommand,
     verbose_option,
 )
-from pipestatus.cli.config import Config, Followed, setup_problems
+from pipestatus.cli.config import Config, Followed, Secret, setup_problems
 from pipestatus.cli.live import Redrawn
 from pipestatus.cli.progress import Meter
 from pipestatus.cli.reading import fetch_run, find, followed_pipelines
@@ -167,7 +168,7 @@ def handler(args: argparse.Namespace) -> int:
     return run(_wait(args, config, tokens))
 
 
-async def _wait(args: argparse.Namespace, config: Config, tokens: dict[str, str]) -> int:
+async def _wait(args: argparse.Namespace, config: Config, tokens: Mapping[str, Secret]) -> int:
     meter = Meter()
     async with make_client(args, meter.sleep) as client:
         item = find(followed_pipelines(client, config, tokens), args.name, config.source)

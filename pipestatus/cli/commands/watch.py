@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from rich.cells import cell_len
@@ -18,7 +18,7 @@ from pipestatus.cli.args import (
     subcommand,
     verbose_option,
 )
-from pipestatus.cli.config import Config, Followed, setup_problems
+from pipestatus.cli.config import Config, Followed, Secret, setup_problems
 from pipestatus.cli.follow import Health, follow
 from pipestatus.cli.live import LiveTable
 from pipestatus.cli.reading import followed_pipelines
@@ -94,7 +94,7 @@ def handler(args: argparse.Namespace) -> int:
     return run(_watch(args, config, tokens))
 
 
-async def _watch(args: argparse.Namespace, config: Config, tokens: dict[str, str]) -> int:
+async def _watch(args: argparse.Namespace, config: Config, tokens: Mapping[str, Secret]) -> int:
     async def check(first: dict[Target, Run | PipestatusError]) -> list[str]:
         return setup_problems(config, followed, first)
 

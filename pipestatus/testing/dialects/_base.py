@@ -65,6 +65,8 @@ class Context:
     elapsed: Callable[[], float] = attrs.field(repr=False)
     #: A made-up numeric ID, the same for the same key on one server.
     make_id: Callable[..., int] = attrs.field(repr=False)
+    #: What dialects of one cloud share on this server (the Huawei gateway and IAM), by name.
+    shared: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
 
 class Dialect(abc.ABC):
@@ -87,6 +89,11 @@ class Dialect(abc.ABC):
     @abc.abstractmethod
     def routes(self) -> Sequence[Route]:
         """The routes this dialect serves."""
+
+    def services(self) -> Sequence[Route]:
+        """Routes of the cloud the vendor belongs to rather than of its own API (Huawei's
+        IAM), shared by the dialects of that cloud: equal routes are served once per server."""
+        return ()
 
     @abc.abstractmethod
     def authorized(self, request: web.Request) -> bool:

@@ -1,4 +1,5 @@
-"""The ``codearts_pipeline`` dialect: Huawei CodeArts Pipeline API v5, header ``X-Auth-Token``.
+"""The ``codearts_pipeline`` dialect: Huawei CodeArts Pipeline API v5, header ``X-Auth-Token``
+or an AK/SK signature (checked by the Huawei cloud of :mod:`._huawei`, which also serves IAM).
 
 * ``POST /v5/{project_id}/api/pipelines/status`` with a JSON array of pipeline IDs: one item
   per pipeline; unknown IDs and pipelines without a run are silently omitted, like the real API.
@@ -22,13 +23,13 @@ from pipestatus.testing._sim import RunSource, Served, SimRun, resolve_times, st
 from pipestatus.testing.dialects._base import (
     Context,
     Dialect,
-    Host,
     Route,
     epoch_ms,
     ids_of,
     naive_cst,
     options_of,
 )
+from pipestatus.testing.dialects._huawei import HuaweiHost, cloud_of
 
 __all__ = [
     "DIALECT",
@@ -90,12 +91,21 @@ class BatchDialect(Dialect):
     def __init__(self, context: Context) -> None:
         super().__init__(context)
         self._projects: dict[str, dict[str, Served]] = {}
+        self.cloud = cloud_of(context)
 
     def routes(self) -> Sequence[Route]:
         return (Route("POST", "/v5/{project_id}/api/pipelines/status", self._status),)
 
+    def services(self) -> Sequence[Route]:
+        return self.cloud.routes()
+
     def authorized(self, request: web.Request) -> bool:
-        return request.headers.get("X-Auth-Token") == self.context.token
+        return self.refusal(request, b"") is None
+
+    def refusal(self, request: web.Request, body: bytes) -> Answer | None:
+        """The gateway's 401 for the request's credentials, or ``None`` when they are good
+        (a token, or an AK/SK signature: :mod:`pipestatus.testing.dialects._huawei`)."""
+        return self.cloud.check(request, body, self.error(401))
 
     def pipelines_of(self, request: web.Request, body: bytes) -> list[str]:
         try:
@@ -124,8 +134,9 @@ class BatchDialect(Dialect):
     # -- the handler ---------------------------------------------------------------------------
 
     async def _status(self, request: web.Request, body: bytes) -> Answer:
-        if not self.authorized(request):
-            return self.error(401)
+        refused = self.refusal(request, body)
+        if refused is not None:
+            return refused
         project = self._projects.get(request.match_info["project_id"])
         if project is None:
             return self.error(404)
@@ -190,7 +201,7 @@ def _item(pipeline: Served, run: SimRun) -> dict[str, Any]:
     }
 
 
-class Pipelines(Host):
+class Pipelines(HuaweiHost):
     """``VendorServer.add_v5_pipeline``."""
 
     __slots__ = ()

@@ -1,4 +1,5 @@
-"""The ``codearts_repo`` dialect: Huawei CodeArts Repo API v4, header ``X-Auth-Token``.
+"""The ``codearts_repo`` dialect: Huawei CodeArts Repo API v4, header ``X-Auth-Token`` or an
+AK/SK signature (checked by the Huawei cloud of :mod:`._huawei`, which also serves IAM).
 
 * ``GET /v4/repositories/{repository_id}/pipelines/{pipeline_id}/latest-jobs``: the run's
   stages with their jobs, times as ``+08:00`` ISO strings.
@@ -33,12 +34,12 @@ from pipestatus.testing._sim import (
 from pipestatus.testing.dialects._base import (
     Context,
     Dialect,
-    Host,
     Route,
     ids_of,
     iso_cst,
     options_of,
 )
+from pipestatus.testing.dialects._huawei import HuaweiHost, cloud_of
 
 __all__ = ["DIALECT", "ERROR_BODIES", "KEY", "V4_STATUS", "Pipelines", "RepoDialect"]
 
@@ -75,6 +76,7 @@ class RepoDialect(Dialect):
     def __init__(self, context: Context) -> None:
         super().__init__(context)
         self._pipelines: dict[tuple[int, int], Served] = {}
+        self.cloud = cloud_of(context)
 
     def routes(self) -> Sequence[Route]:
         return (
@@ -82,8 +84,16 @@ class RepoDialect(Dialect):
             Route("GET", f"{_BASE}/jobs", self._jobs),
         )
 
+    def services(self) -> Sequence[Route]:
+        return self.cloud.routes()
+
     def authorized(self, request: web.Request) -> bool:
-        return request.headers.get("X-Auth-Token") == self.context.token
+        return self.refusal(request, b"") is None
+
+    def refusal(self, request: web.Request, body: bytes) -> Answer | None:
+        """The gateway's 401 for the request's credentials, or ``None`` when they are good
+        (a token, or an AK/SK signature: :mod:`pipestatus.testing.dialects._huawei`)."""
+        return self.cloud.check(request, body, self.error(401))
 
     def pipelines_of(self, request: web.Request, body: bytes) -> list[str]:
         return [request.match_info.get("pipeline_id", "")]
@@ -107,8 +117,9 @@ class RepoDialect(Dialect):
     # -- handlers ------------------------------------------------------------------------------
 
     def _find(self, request: web.Request) -> Served | Answer:
-        if not self.authorized(request):
-            return self.error(401)
+        refused = self.refusal(request, b"")
+        if refused is not None:
+            return refused
         try:
             key = (
                 int(request.match_info["repository_id"]),
@@ -195,7 +206,7 @@ class RepoDialect(Dialect):
         return out_stages, flat
 
 
-class Pipelines(Host):
+class Pipelines(HuaweiHost):
     """``VendorServer.add_repo_pipeline``."""
 
     __slots__ = ()
