@@ -214,13 +214,13 @@ class CodeArtsRepo(Adapter[Options]):
 
     async def latest_run(self, repository_id: int | str, pipeline_id: int | str) -> Run:
         """The pipeline's latest jobs as a ``Run``."""
-        repo, pipe = _ids(repository_id, pipeline_id)
-        path = f"/v4/repositories/{repo}/pipelines/{pipe}/latest-jobs"
-        return await self._get_run(path, parse_latest_jobs)
+        return await self.fetch(self.target(repository_id, pipeline_id))
 
-    async def fetch(self, target: Target) -> Run:
-        self._own(target)
-        return await self.latest_run(*target.ids)
+    _parse = staticmethod(parse_latest_jobs)
+
+    def _run_path(self, target: Target) -> str:
+        repo, pipe = target.ids
+        return f"/v4/repositories/{repo}/pipelines/{pipe}/latest-jobs"
 
     async def iter_jobs(
         self,

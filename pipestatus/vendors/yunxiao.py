@@ -267,14 +267,12 @@ class YunxiaoFlow(Adapter[Options]):
 
     async def latest_run(self, pipeline_id: str | int) -> Run:
         """The pipeline's latest run."""
-        pipeline = segment(string_id(pipeline_id, "pipeline_id"))
-        return await self._get_run(
-            f"{self._prefix}{pipeline}/runs/latestPipelineRun", parse_latest_run
-        )
+        return await self.fetch(self.target(pipeline_id))
 
-    async def fetch(self, target: Target) -> Run:
-        self._own(target)
-        return await self.latest_run(target.ids[0])
+    _parse = staticmethod(parse_latest_run)
+
+    def _run_path(self, target: Target) -> str:
+        return f"{self._prefix}{segment(target.ids[0])}/runs/latestPipelineRun"
 
 
 # --- the registry entry and the client's typed factory ------------------------------------------
