@@ -6,8 +6,8 @@ network library: it hands each attempt's final request to a :class:`Driver` (``p
 is the aiohttp one) and gets back a :class:`~pipestatus._sansio.Response` or a
 ``TransportError``. So the rules hold for every vendor at once:
 
-* ``timeout`` bounds each attempt as a whole (redirect hops and the whole body included), with
-  one timer per attempt;
+* ``timeout`` bounds each attempt as a whole (redirect hops and the whole body included): one
+  deadline per attempt, all of them behind one timer (:class:`Deadlines`);
 * retries with exponential backoff and full jitter for 5xx, 429, connection errors and timeouts;
   ``Retry-After`` honoured up to ``max_retry_wait``, beyond which the error is raised at once;
 * redirects only within the configured origin, so credentials never leave home;

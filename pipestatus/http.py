@@ -2,10 +2,11 @@
 
 It only sends bytes: one ``aiohttp.ClientSession`` (the client's own, or one the caller owns and
 closes), redirects never followed by aiohttp (``pipestatus._transport`` decides them), bodies read
-under a cap (checked against ``Content-Length``, then while streaming, so a compressed or chunked
-answer cannot outgrow it), and every aiohttp, OS and timeout exception translated through one
-table into the error tree. Each error is built inside ``except`` and raised after it, so no
-``__context__`` carries aiohttp's request (whose headers hold the credentials).
+under a cap (checked against ``Content-Length``; an announced, uncompressed body under it is read
+in one call, any other in chunks, so a compressed or chunked answer cannot outgrow it), and every
+aiohttp, OS and timeout exception translated through one table into the error tree. Each error
+is built inside ``except`` and raised after it, so no ``__context__`` carries aiohttp's request
+(whose headers hold the credentials).
 """
 
 from __future__ import annotations
