@@ -1,48 +1,57 @@
-"""Fan-out benchmark: ``client.poll`` against a raw aiohttp floor, a 10k-target watch, v5 batching.
+"""Fan-out benchmark: ``client.poll`` against raw aiohttp + ``gather``, on a server that is not
+the bottleneck; a 10,000-target watch's memory; v5 batching.
 
 Run it from the repository root::
 
-    python benchmarks/fanout.py            # full run: about 2-4 minutes
-    python benchmarks/fanout.py --quick    # under a minute: fewer repetitions, no tracemalloc runs
+    python benchmarks/fanout.py            # full run: about 4-6 minutes
+    python benchmarks/fanout.py --quick    # about a minute and a half: fewer repetitions,
+                                           # no tracemalloc runs
 
-It starts ``python -m pipestatus.testing`` in a separate process (static pipelines: v4 repository
-1000, pipelines 1..5000; Yunxiao "1".."5000"; v5 project "proj", "p0001".."p10000"), reads its
-URL from the first stdout line, and terminates it at the end whatever happens. Then, printing as
-it goes:
+**The server** is ``benchmarks/_server.py`` in its own process: it records every answer once
+from ``pipestatus.testing`` (v4 repository 1000, pipelines 1..10000; Yunxiao "1".."10000"; v5
+project "proj", "p0001".."p10000", the real payload shapes with their ``ETag``) and then serves
+those prepared bytes from a bare ``asyncio.Protocol``, at a small fraction of either client's
+CPU per request. It counts its own CPU (``time.process_time`` in its process, read through
+``GET /stats`` before and after each timed run), and every ratio below is printed with the
+server's CPU per request beside it, so a reader can see that the server is not the limit.
+
+**The floor** is raw aiohttp with ``asyncio.gather`` under the same limit: the session
+``pipestatus.http`` opens, setting for setting (``TCPConnector(limit=64)``, the same
+``ClientTimeout``, ``trust_env=False``, aiohttp's hidden retry off), an
+``asyncio.Semaphore(64)``, the same requests (same URLs, headers and bodies; checked by tracing
+a small poll of each workload; the server's own request count is checked on every run), each
+body read and ``json.loads``-decoded: the least any client must do. Nothing is normalized.
+
+Printed, as it goes:
 
 1. **Watch** (first, so that its RSS growth is not hidden by memory freed by earlier runs):
-   ``client.watcher`` over 10,000 *mix* targets (half CodeArts Repo v4, half Yunxiao), interval
-   2 s, until every target has been answered twice (counted per URL with an aiohttp
-   ``TraceConfig`` on a session passed as ``Client(session=...)``) or a cap (60 s; 30 s with
+   ``client.watcher`` over 10,000 *mix* targets (half v4, half Yunxiao), interval 2 s, until
+   every target has been answered twice (counted per URL with an aiohttp ``TraceConfig``; the
+   second round is answered 304, as a real vendor would) or a cap (60 s; 30 s with
    ``--quick``). Prints the RSS growth: the peak RSS while watching (``VmHWM``, reset through
    ``/proc/self/clear_refs`` just before; Linux only, else n/a) over the RSS before the client
-   was made. The full run repeats the watch under ``tracemalloc`` (peak and current Python
-   allocations after rounds 1 and 2; that run is slower and its RSS is inflated by tracemalloc's
-   own bookkeeping). Goal: under 100 MB.
-2. **Poll**: ``Client(max_concurrency=64).poll(targets)`` over 1,000 and 10,000 mix targets (one
-   GET each) and 1,000 and 10,000 v5 targets (batched POSTs), against the **floor**: raw aiohttp
-   with ``asyncio.gather`` under the same limit (``TCPConnector(limit=64)`` plus
-   ``asyncio.Semaphore(64)``) sending the same requests (same URLs, headers and bodies; checked by
-   tracing a small poll) and ``json.loads``-decoding each body, with no normalization (the decoded
-   payloads are kept, as pipestatus keeps its runs). Each repetition opens a fresh session on
-   each side (so pipestatus's conditional-request cache never turns answers into 304s); the sides
-   alternate; only the fan-out is timed. Per side: median wall time (every repetition in
-   brackets), requests/s, targets/s, this process's CPU time per request (``time.process_time``),
-   the RSS growth over the run (as above) and, in the full run, the ``tracemalloc`` peak of one
-   extra untimed run. Then the ratios pipestatus/floor of the median wall times (goal <= 1.3)
-   and of the CPU per request.
-3. **v5 batching**: the HTTP requests that one ``client.poll`` of 10,000 v5 targets sends,
-   counted with a ``TraceConfig``, against ``ceil(10000 / BATCH_SIZE)``. Goal: at most 100.
-4. A summary table with the goals. Exit status 0; 1 with a traceback only if a run fails outright
-   (the server does not start, a request errors, the requests differ from the floor's).
+   was made. The full run repeats the watch under ``tracemalloc``. Goal: under 100 MB.
+2. **Poll**: ``Client(max_concurrency=64).poll(targets)`` over 1,000 and 10,000 targets of each
+   workload (v4, Yunxiao, the mix: one GET per target; v5: batched POSTs of 100) against the
+   floor. Each repetition opens a fresh session on each side (so pipestatus's conditional cache
+   never turns answers into 304s); the sides alternate (pipestatus, floor, floor, pipestatus,
+   ...); only the fan-out is timed. Per side: the median wall time (every repetition in
+   brackets), this process's CPU time per HTTP request (``time.process_time``, median), the RSS
+   growth and, in the full run, the ``tracemalloc`` peak of one extra untimed 10,000-target run.
+   Then the ratios pipestatus/floor of the medians, and the server's CPU per request.
+3. **v5 batching**: the HTTP requests one ``client.poll`` of 10,000 v5 targets sends, counted
+   with a ``TraceConfig``, against ``ceil(10000 / BATCH_SIZE)``. Goal: at most 100.
+4. A summary table with the goals (issue 16): wall ratio <= 1.1 and client CPU per request
+   <= 1.2 for the one-request workloads; v5 client CPU <= 2 times the floor's.
+
+Exit status 0; 1 with a traceback only if a run fails outright (the server does not start, a
+request errors, the requests differ from the floor's).
 
 How to read it: the machine this was written on has 2 cores shared with other jobs, so absolute
-figures drift a lot from run to run; compare medians and ratios. The server is one Python process
-and, on a quiet machine, is the bottleneck of the mix polls: it serves both sides alike, so the
-wall ratio stays fair, but it hides client cost (a wall ratio near 1 means "the client is not what
-limits this"). The client-CPU-per-request ratio does not depend on that: it is the client's own
-overhead over raw aiohttp (transport rules plus normalization). When other jobs load the cores,
-the wall ratio moves toward the CPU ratio. Server and client also compete for the same 2 cores.
+figures drift from run to run; compare the ratios of one run. The server takes one core at a
+fraction of its capacity, the client the other: both sides are client-bound, so the wall ratio
+tracks the CPU ratio. Under outside load the wall figures get noisier first; the CPU per request
+is the steadier measure of what the client costs.
 """
 
 from __future__ import annotations
@@ -54,20 +63,29 @@ import gc
 import json
 import math
 import os
-import re
-import select
 import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _server import (
+    REPO_ID,
+    V5_PATH,
+    BenchServer,
+    v4_path,
+    v5_bodies,
+    v5_ids,
+    yunxiao_path,
+)
+from _support import RequestCounter, RssWindow, mb
 
 from pipestatus import Client, Target
 from pipestatus.errors import PipestatusError
@@ -77,115 +95,13 @@ from pipestatus.watch import Watcher
 
 TOKEN = "bench-token"
 CONCURRENCY = 64
-REPO_ID = 1000
-V5_PROJECT = "proj"
-MIX_MAX = 10_000  # mix targets served: MIX_MAX // 2 v4 pipelines and as many Yunxiao ones
-V5_MAX = 10_000
-GOAL_RATIO = 1.3
+TIMEOUT = 10.0  # Client's default: the session's sock_connect
+SERVED = 10_000  # pipelines served per vendor
+GOAL_WALL = 1.1
+GOAL_CPU = 1.2
+GOAL_V5_CPU = 2.0
 GOAL_WATCH_MB = 100.0
 GOAL_V5_REQUESTS = 100
-MB = 1024 * 1024
-
-
-# --- the server, in its own process --------------------------------------------------------------
-
-
-class Server:
-    """``python -m pipestatus.testing`` in a subprocess; always terminated by ``close``."""
-
-    def __init__(self) -> None:
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = ""
-
-    def start(self, timeout: float = 60.0) -> str:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pipestatus.testing",
-            "--repo",
-            str(MIX_MAX // 2),
-            "--yunxiao",
-            str(MIX_MAX // 2),
-            "--v5",
-            str(V5_MAX),
-            "--token",
-            TOKEN,
-            "--port",
-            "0",
-        ]
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
-        )
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        line = self.proc.stdout.readline().strip() if ready else ""
-        if not line.startswith("http"):
-            raise RuntimeError(f"the server did not print its URL within {timeout:g} s: {line!r}")
-        self.url = line
-        return line
-
-    def close(self) -> None:
-        if self.proc is None:
-            return
-        proc, self.proc = self.proc, None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-# --- memory --------------------------------------------------------------------------------------
-
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
-
-
-def _status_kb(key: str) -> int | None:
-    try:
-        found = re.search(rf"^{key}:\s+(\d+) kB", _STATUS.read_text(), re.MULTILINE)
-    except OSError:
-        return None
-    return int(found.group(1)) if found else None
-
-
-def rss() -> int | None:
-    """Current resident set size in bytes (Linux), else None."""
-    kb = _status_kb("VmRSS")
-    return None if kb is None else kb * 1024
-
-
-def reset_peak_rss() -> bool:
-    """Reset the kernel's RSS high-water mark (``VmHWM``) to the current RSS (Linux >= 4.0)."""
-    try:
-        _CLEAR_REFS.write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def peak_rss() -> int | None:
-    kb = _status_kb("VmHWM")
-    return None if kb is None else kb * 1024
-
-
-class RssWindow:
-    """Peak RSS above the RSS at ``start``, through a reset ``VmHWM``."""
-
-    def __init__(self) -> None:
-        gc.collect()
-        self.ok = reset_peak_rss()
-        self.before = rss()
-
-    def growth(self) -> int | None:
-        peak = peak_rss()
-        if not self.ok or peak is None or self.before is None:
-            return None
-        return max(0, peak - self.before)
 
 
 # --- workloads -----------------------------------------------------------------------------------
@@ -200,53 +116,50 @@ class Req:
 
 
 def _headers(auth_header: str, *, post: bool = False) -> dict[str, str]:
-    # What pipestatus.http.Transport._send sends (checked once by tracing, see check_same_urls).
+    # What pipestatus sends (checked by tracing, see check_same_requests).
     headers = {"Accept": "application/json", "User-Agent": USER_AGENT, auth_header: TOKEN}
     if post:
         headers["Content-Type"] = "application/json"
     return headers
 
 
-def _v5_ids(n: int) -> list[str]:
-    return [f"p{i:04d}" for i in range(1, n + 1)]
+def v4_targets(client: Client, base: str, n: int) -> list[Target]:
+    repo = client.codearts_repo(base, token=TOKEN)
+    return [repo.target(REPO_ID, i) for i in range(1, n + 1)]
+
+
+def v4_requests(base: str, n: int) -> list[Req]:
+    headers = _headers("X-Auth-Token")
+    return [Req("GET", base + v4_path(i), headers) for i in range(1, n + 1)]
+
+
+def yunxiao_targets(client: Client, base: str, n: int) -> list[Target]:
+    flow = client.yunxiao(base, token=TOKEN)
+    return [flow.target(str(i)) for i in range(1, n + 1)]
+
+
+def yunxiao_requests(base: str, n: int) -> list[Req]:
+    headers = _headers("x-yunxiao-token")
+    return [Req("GET", base + yunxiao_path(i), headers) for i in range(1, n + 1)]
 
 
 def mix_targets(client: Client, base: str, n: int) -> list[Target]:
-    """``n`` targets: the first half v4 (repository 1000, pipelines 1..), the rest Yunxiao."""
-    repo = client.codearts_repo(base, token=TOKEN)
-    flow = client.yunxiao(base, token=TOKEN)
-    half = n // 2
-    return [repo.target(REPO_ID, i) for i in range(1, half + 1)] + [
-        flow.target(str(i)) for i in range(1, n - half + 1)
-    ]
+    """``n`` targets: the first half v4 (pipelines 1..), the rest Yunxiao ("1"..)."""
+    return v4_targets(client, base, n // 2) + yunxiao_targets(client, base, n - n // 2)
 
 
 def mix_requests(base: str, n: int) -> list[Req]:
-    half = n // 2
-    v4 = _headers("X-Auth-Token")
-    yx = _headers("x-yunxiao-token")
-    return [
-        Req("GET", f"{base}/v4/repositories/{REPO_ID}/pipelines/{i}/latest-jobs", v4)
-        for i in range(1, half + 1)
-    ] + [
-        Req("GET", f"{base}/oapi/v1/flow/organizations/pipelines/{i}/runs/latestPipelineRun", yx)
-        for i in range(1, n - half + 1)
-    ]
+    return v4_requests(base, n // 2) + yunxiao_requests(base, n - n // 2)
 
 
 def v5_targets(client: Client, base: str, n: int) -> list[Target]:
-    pipe = client.codearts_pipeline(base, project_id=V5_PROJECT, token=TOKEN)
-    return [pipe.target(pid) for pid in _v5_ids(n)]
+    pipe = client.codearts_pipeline(base, project_id="proj", token=TOKEN)
+    return [pipe.target(pid) for pid in v5_ids(n)]
 
 
 def v5_requests(base: str, n: int) -> list[Req]:
-    ids = _v5_ids(n)
     headers = _headers("X-Auth-Token", post=True)
-    url = f"{base}/v5/{V5_PROJECT}/api/pipelines/status"
-    return [
-        Req("POST", url, headers, json.dumps(ids[i : i + BATCH_SIZE]).encode())
-        for i in range(0, n, BATCH_SIZE)
-    ]
+    return [Req("POST", base + V5_PATH, headers, body) for body in v5_bodies(n)]
 
 
 @dataclass(frozen=True)
@@ -254,10 +167,14 @@ class Workload:
     name: str
     targets: Callable[[Client, str, int], list[Target]]
     requests: Callable[[str, int], list[Req]]
+    batched: bool = False
 
 
-MIX = Workload("mix v4+yunxiao", mix_targets, mix_requests)
-V5 = Workload("v5 batched", v5_targets, v5_requests)
+V4 = Workload("v4", v4_targets, v4_requests)
+YUNXIAO = Workload("yunxiao", yunxiao_targets, yunxiao_requests)
+MIX = Workload("mix", mix_targets, mix_requests)
+V5 = Workload("v5 batched", v5_targets, v5_requests, batched=True)
+WORKLOADS = (V4, YUNXIAO, MIX, V5)
 
 
 # --- one run of each side ------------------------------------------------------------------------
@@ -267,95 +184,105 @@ V5 = Workload("v5 batched", v5_targets, v5_requests)
 class Sample:
     seconds: float
     requests: int
-    cpu: float = 0.0  # this process's CPU seconds (user + system) during the fan-out
+    cpu: float  # this process's CPU seconds (user + system) during the fan-out
+    server_cpu: float  # the server process's, over the same window
     rss_growth: int | None = None
     traced_peak: int | None = None
 
 
-async def pipestatus_run(base: str, work: Workload, n: int, *, traced: bool = False) -> Sample:
-    # The Client's own session, exactly as users get it; the request count is the floor's,
-    # which check_same_requests and measure_v5_requests verify by tracing.
-    async with Client(max_concurrency=CONCURRENCY) as client:
-        targets = work.targets(client, base, n)
-        window = RssWindow()
-        if traced:
+class Window:
+    """The timed window: wall and CPU here, CPU and requests answered at the server."""
+
+    def __init__(self, server: BenchServer, expected: int, traced: bool) -> None:
+        self.server = server
+        self.expected = expected
+        self.traced = traced
+
+    async def __aenter__(self) -> Window:
+        gc.collect()
+        self.rss = RssWindow()
+        if self.traced:
             tracemalloc.start()
-        cpu0, started = time.process_time(), time.perf_counter()
-        results = await client.poll(targets)
-        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu0
-        peak = tracemalloc.get_traced_memory()[1] if traced else None
-        if traced:
+        self.server0 = await self.server.stats()
+        self.cpu0, self.started = time.process_time(), time.perf_counter()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.started
+        self.cpu = time.process_time() - self.cpu0
+        self.peak = tracemalloc.get_traced_memory()[1] if self.traced else None
+        if self.traced:
             tracemalloc.stop()
-        growth = window.growth()
+        self.growth = self.rss.growth()
+        cpu1, requests1 = await self.server.stats()
+        self.server_cpu = cpu1 - self.server0[0]
+        answered = requests1 - self.server0[1] - 1  # less the second /stats itself
+        if exc[0] is None and answered != self.expected:
+            raise RuntimeError(f"the server answered {answered} requests, {self.expected} expected")
+
+    def sample(self) -> Sample:
+        return Sample(
+            self.seconds, self.expected, self.cpu, self.server_cpu, self.growth, self.peak
+        )
+
+
+async def pipestatus_run(
+    server: BenchServer, work: Workload, n: int, *, traced: bool = False
+) -> Sample:
+    # The Client's own session, exactly as users get it.
+    expected = len(work.requests(server.url, n))
+    async with Client(max_concurrency=CONCURRENCY) as client:
+        targets = work.targets(client, server.url, n)
+        async with Window(server, expected, traced) as window:
+            results = await client.poll(targets)
         errors = [r for r in results.values() if isinstance(r, PipestatusError)]
         if len(results) != n or errors:
-            raise RuntimeError(
-                f"pipestatus {work.name} {n}: {len(errors)} errors, e.g. {errors[:1]}"
-            )
+            raise RuntimeError(f"pipestatus {work.name} {n}: {len(errors)} errors: {errors[:1]}")
         del results
-    return Sample(seconds, len(work.requests(base, n)), cpu, growth, peak)
+    return window.sample()
 
 
-async def floor_run(base: str, work: Workload, n: int, *, traced: bool = False) -> Sample:
-    requests = work.requests(base, n)
+def floor_session() -> aiohttp.ClientSession:
+    """The session ``pipestatus.http`` opens, setting for setting."""
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY, limit_per_host=0, ssl=True)
+    session = aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=TIMEOUT),
+        trust_env=False,
+    )
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
+
+
+async def floor_run(server: BenchServer, work: Workload, n: int, *, traced: bool = False) -> Sample:
+    requests = work.requests(server.url, n)
     semaphore = asyncio.Semaphore(CONCURRENCY)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CONCURRENCY)) as session:
+    async with floor_session() as session:
 
         async def one(req: Req) -> Any:
             async with (
                 semaphore,
-                session.request(req.method, req.url, headers=req.headers, data=req.body) as resp,
+                session.request(
+                    req.method, req.url, headers=req.headers, data=req.body, allow_redirects=False
+                ) as resp,
             ):
                 body = await resp.read()
                 if resp.status != 200:
                     raise RuntimeError(f"floor: {req.method} {req.url} -> {resp.status}")
                 return json.loads(body)
 
-        window = RssWindow()
-        if traced:
-            tracemalloc.start()
-        cpu0, started = time.process_time(), time.perf_counter()
-        payloads = await asyncio.gather(*(one(req) for req in requests))
-        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu0
-        peak = tracemalloc.get_traced_memory()[1] if traced else None
-        if traced:
-            tracemalloc.stop()
-        growth = window.growth()
+        async with Window(server, len(requests), traced) as window:
+            payloads = await asyncio.gather(*(one(req) for req in requests))
         del payloads
-    return Sample(seconds, len(requests), cpu, growth, peak)
+    return window.sample()
 
 
-class RequestCounter:
-    """Counts requests sent and answers per URL path, through an aiohttp ``TraceConfig``."""
-
-    def __init__(self) -> None:
-        self.started = 0
-        self.answered: dict[str, int] = {}
-        self.methods: set[tuple[str, str]] = set()
-        self.on_answer: Callable[[str, int], None] | None = None
-
-    def config(self) -> aiohttp.TraceConfig:
-        config = aiohttp.TraceConfig()
-        config.on_request_start.append(self._start)
-        config.on_request_end.append(self._end)
-        return config
-
-    async def _start(
-        self, _s: aiohttp.ClientSession, _c: SimpleNamespace, p: aiohttp.TraceRequestStartParams
-    ) -> None:
-        self.started += 1
-        self.methods.add((p.method, str(p.url)))
-
-    async def _end(
-        self, _s: aiohttp.ClientSession, _c: SimpleNamespace, p: aiohttp.TraceRequestEndParams
-    ) -> None:
-        path = p.url.raw_path
-        count = self.answered[path] = self.answered.get(path, 0) + 1
-        if self.on_answer is not None:
-            self.on_answer(path, count)
+# --- the poll measurement ------------------------------------------------------------------------
 
 
-# --- the measurements ----------------------------------------------------------------------------
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values)
 
 
 @dataclass
@@ -368,37 +295,42 @@ class PollRow:
     floor_traced: int | None = None
 
     @staticmethod
-    def median(samples: Sequence[Sample]) -> float:
-        return statistics.median(s.seconds for s in samples)
+    def wall(samples: Sequence[Sample]) -> float:
+        return _median([s.seconds for s in samples])
 
     @staticmethod
-    def cpu_per_request(samples: Sequence[Sample]) -> float:
+    def cpu(samples: Sequence[Sample]) -> float:
         """Median client CPU microseconds per HTTP request."""
-        return statistics.median(s.cpu / s.requests for s in samples) * 1e6
+        return _median([s.cpu / s.requests for s in samples]) * 1e6
 
     @staticmethod
-    def median_rss(samples: Sequence[Sample]) -> int | None:
+    def server_cpu(samples: Sequence[Sample]) -> float:
+        """Median server CPU microseconds per HTTP request."""
+        return _median([s.server_cpu / s.requests for s in samples]) * 1e6
+
+    @staticmethod
+    def rss(samples: Sequence[Sample]) -> int | None:
         values = [s.rss_growth for s in samples if s.rss_growth is not None]
         return int(statistics.median(values)) if values else None
 
     @property
-    def ratio(self) -> float:
-        """Wall-time ratio of the medians (the goal's measure)."""
-        return self.median(self.ps) / self.median(self.floor)
+    def wall_ratio(self) -> float:
+        return self.wall(self.ps) / self.wall(self.floor)
 
     @property
     def cpu_ratio(self) -> float:
-        return self.cpu_per_request(self.ps) / self.cpu_per_request(self.floor)
+        return self.cpu(self.ps) / self.cpu(self.floor)
 
-    def ratios(self) -> list[float]:
-        return [p.seconds / f.seconds for p, f in zip(self.ps, self.floor, strict=True)]
+    @property
+    def goal_met(self) -> bool:
+        if self.work.batched:
+            return self.cpu_ratio <= GOAL_V5_CPU
+        return self.wall_ratio <= GOAL_WALL and self.cpu_ratio <= GOAL_CPU
 
 
-def _mb(value: int | float | None) -> str:
-    return "n/a" if value is None else f"{value / MB:.1f}"
-
-
-async def measure_poll(base: str, work: Workload, n: int, reps: int, traced: bool) -> PollRow:
+async def measure_poll(
+    server: BenchServer, work: Workload, n: int, reps: int, traced: bool
+) -> PollRow:
     row = PollRow(work, n)
     sides: list[tuple[Callable[..., Awaitable[Sample]], list[Sample]]] = [
         (pipestatus_run, row.ps),
@@ -406,33 +338,28 @@ async def measure_poll(base: str, work: Workload, n: int, reps: int, traced: boo
     ]
     for rep in range(reps):
         for run, samples in sides if rep % 2 == 0 else sides[::-1]:
-            gc.collect()
-            samples.append(await run(base, work, n))
+            samples.append(await run(server, work, n))
     if traced:
-        gc.collect()
-        row.ps_traced = (await pipestatus_run(base, work, n, traced=True)).traced_peak
-        gc.collect()
-        row.floor_traced = (await floor_run(base, work, n, traced=True)).traced_peak
-    print(
-        f"  {work.name} x {n:,}: {row.ps[0].requests:,} requests per poll on each side"
-        f" (floor {row.floor[0].requests:,}); {reps} rep(s) each, alternating"
-    )
+        row.ps_traced = (await pipestatus_run(server, work, n, traced=True)).traced_peak
+        row.floor_traced = (await floor_run(server, work, n, traced=True)).traced_peak
+    requests = row.ps[0].requests
+    print(f"  {work.name} x {n:,}: {requests:,} requests per poll, {reps} reps alternating")
     for name, samples, peak in (
         ("pipestatus", row.ps, row.ps_traced),
         ("floor", row.floor, row.floor_traced),
     ):
-        med = row.median(samples)
-        every = " ".join(f"{s.seconds:.2f}" for s in samples)
-        memory = f"tracemalloc peak {_mb(peak)} MB, " if traced else ""
+        every = " ".join(f"{s.seconds:.3f}" for s in samples)
+        cpus = " ".join(f"{s.cpu / s.requests * 1e6:.0f}" for s in samples)
+        memory = f", tracemalloc peak {mb(peak)} MB" if peak is not None else ""
         print(
-            f"    {name:<10} median {med:6.2f} s [{every}]  {samples[0].requests / med:6.0f} req/s"
-            f"  {n / med:6.0f} targets/s  client CPU {row.cpu_per_request(samples):5.0f} us/req"
-            f"  ({memory}RSS growth {_mb(row.median_rss(samples))} MB)"
+            f"    {name:<10} wall {row.wall(samples):6.3f} s [{every}]\n"
+            f"    {'':<10} client CPU {row.cpu(samples):6.1f} us/req [{cpus}]"
+            f"  server CPU {row.server_cpu(samples):5.1f} us/req"
+            f"  RSS growth {mb(row.rss(samples))} MB{memory}"
         )
-    per_rep = " ".join(f"{r:.2f}" for r in row.ratios())
     print(
-        f"    ratio pipestatus/floor: wall {row.ratio:.2f} (per rep: {per_rep}),"
-        f" client CPU per request {row.cpu_ratio:.2f}"
+        f"    ratio pipestatus/floor: wall {row.wall_ratio:.2f}, client CPU per request"
+        f" {row.cpu_ratio:.2f}"
     )
     return row
 
@@ -440,21 +367,26 @@ async def measure_poll(base: str, work: Workload, n: int, reps: int, traced: boo
 async def check_same_requests(base: str) -> str:
     """Trace which requests pipestatus sends for a small poll; compare with the floor's list."""
     lines = []
-    for work, n in ((MIX, 200), (V5, 300)):
+    for work in WORKLOADS:
+        n = 300 if work.batched else 200
         counter = RequestCounter()
         async with (
             aiohttp.ClientSession(trace_configs=[counter.config()]) as session,
             Client(max_concurrency=CONCURRENCY, session=session) as client,
         ):
             await client.poll(work.targets(client, base, n))
-        expected = {(r.method, r.url) for r in work.requests(base, n)}
-        if counter.methods != expected or counter.started != len(work.requests(base, n)):
+        floor = work.requests(base, n)
+        expected = {(r.method, r.url) for r in floor}
+        if counter.methods != expected or counter.started != len(floor):
             raise RuntimeError(
                 f"{work.name}: pipestatus sent {sorted(counter.methods - expected)[:3]}, "
                 f"the floor {sorted(expected - counter.methods)[:3]}"
             )
-        lines.append(f"{work.name}: the same {counter.started} requests as the floor")
-    return "; ".join(lines)
+        lines.append(f"{work.name} {counter.started}")
+    return "the same requests as the floor's (traced): " + ", ".join(lines)
+
+
+# --- the watch measurement -----------------------------------------------------------------------
 
 
 @dataclass
@@ -477,7 +409,6 @@ async def measure_watch(
     base: str, n: int, *, interval: float, cap: float, traced: bool
 ) -> WatchResult:
     """Watch ``n`` mix targets until each has been answered twice (or ``cap`` seconds)."""
-    gc.collect()
     window = RssWindow()
     if traced:
         tracemalloc.start()
@@ -555,14 +486,12 @@ def print_watch(watch: WatchResult, cap: float) -> None:
     )
     if watch.traced:
         print(
-            f"    tracemalloc peak {_mb(watch.traced_peak)} MB; current after round 1"
-            f" {_mb(watch.traced_round1)} MB, after round 2 {_mb(watch.traced_round2)} MB,"
-            f" after aclose (client still open) {_mb(watch.traced_end)} MB"
+            f"    tracemalloc peak {mb(watch.traced_peak)} MB; current after round 1"
+            f" {mb(watch.traced_round1)} MB, after round 2 {mb(watch.traced_round2)} MB,"
+            f" after aclose (client still open) {mb(watch.traced_end)} MB"
         )
     label = "(inflated by tracemalloc's own bookkeeping)" if watch.traced else ""
-    print(
-        f"    RSS growth, peak while watching over RSS before: {_mb(watch.rss_growth)} MB {label}"
-    )
+    print(f"    RSS growth, peak while watching over RSS before: {mb(watch.rss_growth)} MB {label}")
 
 
 async def measure_v5_requests(base: str, n: int) -> tuple[int, int, int]:
@@ -586,86 +515,111 @@ def _ok(good: bool) -> str:
     return "yes" if good else "NO"
 
 
-async def bench(base: str, quick: bool) -> None:
-    # (targets, repetitions) per workload; tracemalloc runs and the traced watch: full run only.
-    mix_plan = [(1_000, 3), (10_000, 3)] if quick else [(1_000, 5), (10_000, 3)]
-    v5_plan = [(1_000, 3), (10_000, 3)] if quick else [(1_000, 7), (10_000, 5)]
-    traced = not quick
-    watch_cap = 30.0 if quick else 60.0
-    print(
-        f"server {base} (separate process); {os.cpu_count()} CPUs;"
-        f" mode {'quick' if quick else 'full'}"
-    )
-    print(await check_same_requests(base))
-
-    # The untraced watch runs first, so that its RSS growth is not hidden by memory that earlier
-    # runs freed inside the process (freed memory is reused before the RSS grows).
-    print(f"\n== watch: {MIX_MAX:,} mix targets, interval 2 s, until each is answered twice ==")
-    watches = [await measure_watch(base, MIX_MAX, interval=2.0, cap=watch_cap, traced=False)]
-    print_watch(watches[0], watch_cap)
-    if traced:
-        watches.append(await measure_watch(base, MIX_MAX, interval=2.0, cap=90.0, traced=True))
-        print_watch(watches[1], 90.0)
-
-    for work in (MIX, V5):  # warm up
-        await floor_run(base, work, 1000)
-        await pipestatus_run(base, work, 1000)
-    print(f"\n== poll, Client(max_concurrency={CONCURRENCY}).poll vs raw aiohttp floor ==")
-    rows = [await measure_poll(base, MIX, n, reps, traced) for n, reps in mix_plan]
-    rows += [await measure_poll(base, V5, n, reps, traced) for n, reps in v5_plan]
-
-    print("\n== v5 batching: HTTP requests for one poll of 10,000 v5 targets ==")
-    v5_sent, v5_expected, v5_runs = await measure_v5_requests(base, V5_MAX)
-    print(
-        f"  {v5_sent} requests sent (traced with a TraceConfig); ceil(10000 / BATCH_SIZE"
-        f" {BATCH_SIZE}) = {v5_expected}; {v5_runs:,} runs returned"
-    )
-
-    print("\n== summary (medians; compare ratios, not absolute times: shared 2-core machine) ==")
+def print_summary(rows: Sequence[PollRow], watches: Sequence[WatchResult], v5_sent: int) -> None:
+    print("\n== summary (medians of alternating runs; ratios from this run) ==")
     head = (
-        f"{'measurement':<28} {'pipestatus':>10} {'floor':>8} {'wall ratio':>10}"
-        f" {'CPU/req ratio':>13} {'goal':>9}  ok"
+        f"{'poll':<20} {'client CPU us/req':>19} {'CPU':>5} {'wall s':>15} {'wall':>5}"
+        f" {'server CPU':>10} {'goal':>16}  ok"
+    )
+    sub = (
+        f"{'':<20} {'pipestatus':>10} {'floor':>8} {'ratio':>5} {'pipestatus':>9} {'floor':>5}"
+        f" {'ratio':>5} {'us/req':>10} {'':>16}"
     )
     print(head)
+    print(sub)
     print("-" * len(head))
     for row in rows:
+        goal = f"CPU <= {GOAL_V5_CPU:g}" if row.work.batched else f"{GOAL_WALL:g} / {GOAL_CPU:g}"
+        server = _median([s.server_cpu / s.requests for s in row.ps + row.floor]) * 1e6
         print(
-            f"{f'poll {row.work.name} {row.n:,}':<28} {row.median(row.ps):>8.2f} s"
-            f" {row.median(row.floor):>6.2f} s {row.ratio:>10.2f} {row.cpu_ratio:>13.2f}"
-            f" {f'<= {GOAL_RATIO}':>9}  {_ok(row.ratio <= GOAL_RATIO)}"
+            f"{f'{row.work.name} {row.n:,}':<20} {row.cpu(row.ps):>10.1f}"
+            f" {row.cpu(row.floor):>8.1f} {row.cpu_ratio:>5.2f} {row.wall(row.ps):>9.3f}"
+            f" {row.wall(row.floor):>5.3f} {row.wall_ratio:>5.2f} {server:>10.1f}"
+            f" {goal:>16}  {_ok(row.goal_met)}"
         )
-    if traced:
-        for row in rows:
+    for row in rows:
+        if row.ps_traced is not None:
             print(
-                f"{f'  tracemalloc peak {row.n:,} {row.work.name.split()[0]}':<28}"
-                f" {_mb(row.ps_traced):>7} MB {_mb(row.floor_traced):>5} MB"
+                f"  tracemalloc peak, {row.work.name} {row.n:,}: pipestatus {mb(row.ps_traced)} MB,"
+                f" floor {mb(row.floor_traced)} MB"
             )
     for watch in watches:
         measure, value = (
             ("traced peak", watch.traced_peak) if watch.traced else ("RSS growth", watch.rss_growth)
         )
-        good = value is not None and value < GOAL_WATCH_MB * MB and watch.complete
+        good = value is not None and value < GOAL_WATCH_MB * 1024 * 1024 and watch.complete
         print(
-            f"{f'watch {watch.n:,}: {measure}':<28} {_mb(value):>7} MB {'':>8} {'':>10}"
-            f" {'':>13} {f'< {GOAL_WATCH_MB:g} MB':>9}  {_ok(good)}"
+            f"watch {watch.n:,}, {measure}: {mb(value)} MB (goal < {GOAL_WATCH_MB:g} MB)"
+            f"  {_ok(good)}"
         )
+    if v5_sent:
+        print(
+            f"v5 10,000: {v5_sent} HTTP requests (goal <= {GOAL_V5_REQUESTS})"
+            f"  {_ok(v5_sent <= GOAL_V5_REQUESTS)}"
+        )
+
+
+async def bench(server: BenchServer, quick: bool, only: str | None) -> None:
+    # (targets, repetitions per side); tracemalloc runs and the traced watch: full run only.
+    plan = [(1_000, 5), (10_000, 3)] if quick else [(1_000, 9), (10_000, 5)]
+    traced = not quick
+    watch_cap = 30.0 if quick else 60.0
+    base = server.url
     print(
-        f"{'v5 10,000: HTTP requests':<28} {v5_sent:>10} {'':>8} {'':>10} {'':>13}"
-        f" {f'<= {GOAL_V5_REQUESTS}':>9}  {_ok(v5_sent <= GOAL_V5_REQUESTS)}"
+        f"server {base} (benchmarks/_server.py, separate process); {os.cpu_count()} CPUs;"
+        f" Python {sys.version.split()[0]}, aiohttp {aiohttp.__version__};"
+        f" mode {'quick' if quick else 'full'}"
     )
+    print(await check_same_requests(base))
+
+    watches: list[WatchResult] = []
+    if only is None:
+        print(f"\n== watch: {SERVED:,} mix targets, interval 2 s, until each is answered twice ==")
+        watches.append(await measure_watch(base, SERVED, interval=2.0, cap=watch_cap, traced=False))
+        print_watch(watches[0], watch_cap)
+        if traced:
+            watches.append(await measure_watch(base, SERVED, interval=2.0, cap=90.0, traced=True))
+            print_watch(watches[1], 90.0)
+
+    works = [w for w in WORKLOADS if only is None or w.name.split()[0] == only]
+    for work in works:  # warm up
+        await floor_run(server, work, 1000)
+        await pipestatus_run(server, work, 1000)
+    print(f"\n== poll: Client(max_concurrency={CONCURRENCY}).poll vs raw aiohttp + gather ==")
+    rows = [
+        await measure_poll(server, work, n, reps, traced and n == 10_000)
+        for n, reps in plan
+        for work in works
+    ]
+
+    v5_sent = 0
+    if only is None:
+        print("\n== v5 batching: HTTP requests for one poll of 10,000 v5 targets ==")
+        v5_sent, v5_expected, v5_runs = await measure_v5_requests(base, SERVED)
+        print(
+            f"  {v5_sent} requests sent (traced with a TraceConfig); ceil(10000 / BATCH_SIZE"
+            f" {BATCH_SIZE}) = {v5_expected}; {v5_runs:,} runs returned"
+        )
+    print_summary(rows, watches, v5_sent)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "--quick", action="store_true", help="fewer repetitions, no tracemalloc runs (< 60 s)"
+        "--quick", action="store_true", help="fewer repetitions, no tracemalloc runs"
+    )
+    parser.add_argument(
+        "--only",
+        choices=[w.name.split()[0] for w in WORKLOADS],
+        help="one workload's poll rows only (no watch, no v5 count): for quick comparisons",
     )
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    server = Server()
+    server = BenchServer(token=TOKEN, repo=SERVED, yunxiao=SERVED, v5=SERVED)
     try:
-        base = server.start()
-        asyncio.run(bench(base, args.quick))
+        server.start()
+        print(f"server ready after {time.perf_counter() - started:.0f} s")
+        asyncio.run(bench(server, args.quick, args.only))
     finally:
         server.close()
     print(f"\ntotal {time.perf_counter() - started:.0f} s")

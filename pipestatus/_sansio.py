@@ -166,16 +166,25 @@ class Request:
 
     def with_headers(self, extra: Mapping[str, str]) -> Request:
         """The same request with ``extra`` headers added (or replaced)."""
-        return attrs.evolve(self, headers={**self.headers, **extra})
+        # Built directly: attrs.evolve re-reads the class's fields on every call, and this runs
+        # once per attempt.
+        return Request(
+            method=self.method,
+            url=self.url,
+            query=self.query,
+            headers={**self.headers, **extra},
+            body=self.body,
+        )
 
 
 @attrs.frozen(kw_only=True)
 class Response:
-    """An answer: status, lower-case headers and the body (capped); for a usable one, a 2xx or a
-    304 to a conditional request."""
+    """An answer: status, headers and the body (capped); for a usable one, a 2xx or a 304 to a
+    conditional request. Headers are looked up by lower-case name: the driver hands over
+    aiohttp's case-insensitive view, a test a dict with lower-case keys."""
 
     status: int
-    headers: Mapping[str, str]  # lower-case names
+    headers: Mapping[str, str]
     body: bytes
     vendor: str
     reason: str | None = None

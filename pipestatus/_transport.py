@@ -6,8 +6,8 @@ network library: it hands each attempt's final request to a :class:`Driver` (``p
 is the aiohttp one) and gets back a :class:`~pipestatus._sansio.Response` or a
 ``TransportError``. So the rules hold for every vendor at once:
 
-* ``timeout`` bounds each attempt as a whole (redirect hops and the whole body included), with
-  one timer per attempt;
+* ``timeout`` bounds each attempt as a whole (redirect hops and the whole body included): one
+  deadline per attempt, all of them behind one timer (:class:`Deadlines`);
 * retries with exponential backoff and full jitter for 5xx, 429, connection errors and timeouts;
   ``Retry-After`` honoured up to ``max_retry_wait``, beyond which the error is raised at once;
 * redirects only within the configured origin, so credentials never leave home;
@@ -21,11 +21,13 @@ Log lines (DEBUG) carry the method, path, status, attempt and elapsed time, neve
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
 from typing import Any, Final, Protocol
 from urllib.parse import urlencode
 
@@ -46,7 +48,7 @@ from pipestatus._sansio import (
 from pipestatus._version import __version__
 from pipestatus.errors import APIError, AuthError, RequestTimeout, TransportError
 
-__all__ = ["USER_AGENT", "Driver", "Transport"]
+__all__ = ["USER_AGENT", "Deadline", "Deadlines", "Driver", "Transport"]
 
 logger = logging.getLogger("pipestatus.http")
 
@@ -66,6 +68,113 @@ class Driver(Protocol):
     async def close(self) -> None: ...
 
     async def send(self, request: Request, *, vendor: str, limit: int) -> Response: ...
+
+
+class Deadlines:
+    """The deadlines of every attempt in flight, behind one timer.
+
+    ``asyncio.timeout`` arms a timer per use: a heap push, and a cancelled handle that the loop
+    sweeps up later. Every attempt of a transport lasts the same ``timeout``, so deadlines come
+    due in the order the attempts started: a FIFO queue holds them, and one timer, armed for the
+    oldest unfinished one, serves them all. An attempt costs an append and a flag; the timer
+    fires about once per ``timeout`` under steady traffic, expires whatever is overdue, and
+    re-arms for the next oldest. Expiry works as ``asyncio.timeout``'s does: the attempt's task
+    is cancelled, and its :class:`Deadline` turns that ``CancelledError`` into a timeout unless
+    someone else asked for a cancellation too.
+    """
+
+    __slots__ = ("_armed", "_loop", "_queue", "_timer", "timeout")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+        self._loop = loop
+        self.timeout = timeout
+        self._queue: collections.deque[Deadline] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed = 0.0  # the time the timer is armed for
+
+    def start(self) -> Deadline:
+        """A deadline ``timeout`` seconds from now for the current task; use it with ``with``."""
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a deadline needs a task")
+        deadline = Deadline(self, self._loop.time() + self.timeout, task)
+        self._queue.append(deadline)
+        if self._timer is None:
+            self._arm(deadline.when)
+        return deadline
+
+    def _arm(self, when: float) -> None:
+        self._armed = when
+        self._timer = self._loop.call_at(when, self._fire)
+
+    def _finished(self) -> None:
+        queue = self._queue
+        while queue and queue[0].state is not _RUNNING:
+            queue.popleft()
+
+    def _fire(self) -> None:
+        self._timer = None
+        # Due: everything up to now, and up to the time the loop fired this for (it may run a
+        # timer a clock tick early, as it would asyncio.timeout's).
+        queue, due = self._queue, max(self._loop.time(), self._armed)
+        while queue:
+            head = queue[0]
+            if head.state is _RUNNING:
+                if head.when > due:
+                    break
+                head.expire()
+            queue.popleft()
+        if queue:
+            self._arm(queue[0].when)
+
+    def __len__(self) -> int:
+        """Deadlines not yet known to have ended (some may have, behind a running one)."""
+        return len(self._queue)
+
+
+_RUNNING: Final = "running"
+_EXPIRED: Final = "expired"
+_DONE: Final = "done"
+
+
+class Deadline:
+    """One attempt's deadline: ``with deadlines.start() as deadline:``, then ``timed_out``.
+
+    Leaving the block stops it. When it expired while the block ran, the ``CancelledError`` it
+    caused is swallowed and ``timed_out`` is true, unless the task was also cancelled from
+    elsewhere: then that cancellation goes on.
+    """
+
+    __slots__ = ("_cancelling", "_owner", "state", "task", "timed_out", "when")
+
+    def __init__(self, owner: Deadlines, when: float, task: asyncio.Task[Any]) -> None:
+        self._owner = owner
+        self.when = when
+        self.task = task
+        self._cancelling = task.cancelling()
+        self.state = _RUNNING
+        self.timed_out = False
+
+    def expire(self) -> None:
+        self.state = _EXPIRED
+        self.task.cancel()
+
+    def __enter__(self) -> Deadline:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        expired = self.state is _EXPIRED
+        self.state = _DONE
+        self._owner._finished()
+        if expired and self.task.uncancel() <= self._cancelling:
+            self.timed_out = exc_type is asyncio.CancelledError
+            return self.timed_out
+        return False
 
 
 class Transport:
@@ -116,6 +225,7 @@ class Transport:
         # waits in, and a client may be opened again under another asyncio.run().
         self._slots = asyncio.Semaphore(max_concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._deadlines: Deadlines | None = None
 
     @property
     def retries(self) -> int:
@@ -126,6 +236,8 @@ class Transport:
     async def open(self) -> None:
         self._slots = asyncio.Semaphore(self.max_concurrency)
         self._host_slots = {}
+        # Attempts still running under an earlier open keep the deadlines they started with.
+        self._deadlines = Deadlines(asyncio.get_running_loop(), self.timeout)
         await self.driver.open()
         self._open = True
 
@@ -150,7 +262,7 @@ class Transport:
         validators: Validators | None = None,
     ) -> Response:
         """Send one request, retrying as the rules say; a 2xx or 304, else a PipestatusError."""
-        if self.closed:
+        if not self._open or self.driver.closed:
             raise RuntimeError("the Client is not open: use `async with Client() as client:`")
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
         body = None
@@ -179,7 +291,7 @@ class Transport:
             await endpoint.auth.prepare(self)
             started = loop.time()
             try:
-                response, sent = await self._attempt(endpoint, request)
+                response, sent = await self._attempt(endpoint, request, loop)
             except TransportError as exc:
                 self._log(request, type(exc).__name__, attempt, started)
                 delay = retry_delay(exc, attempt, self.policy, self._rng)
@@ -205,52 +317,57 @@ class Transport:
                 raise error
             await self._sleep(delay)
 
-    async def _attempt(self, endpoint: Endpoint, request: Request) -> tuple[Response, Request]:
-        """One attempt: its redirect hops, each with credentials applied, under one deadline."""
-        if self.max_per_host is None:
+    async def _attempt(
+        self, endpoint: Endpoint, request: Request, loop: asyncio.AbstractEventLoop
+    ) -> tuple[Response, Request]:
+        """One attempt: its redirect hops, each with credentials applied, under one deadline
+        (one timer) that starts once a slot is free and the first hop's credentials are on."""
+        host = None
+        if self.max_per_host is not None:
+            host = self._host_slots.get(endpoint.origin)
+            if host is None:
+                host = self._host_slots[endpoint.origin] = asyncio.Semaphore(self.max_per_host)
+            await host.acquire()
+        try:
             async with self._slots:
-                return await self._hops(endpoint, request)
-        host = self._host_slots.get(endpoint.origin)
-        if host is None:
-            host = self._host_slots[endpoint.origin] = asyncio.Semaphore(self.max_per_host)
-        async with host, self._slots:
-            return await self._hops(endpoint, request)
-
-    async def _hops(self, endpoint: Endpoint, request: Request) -> tuple[Response, Request]:
-        deadline: float | None = None
-        hops = 0
-        while True:
-            # Only ever to the configured origin: follow_redirect refuses every other one, and
-            # this check holds the line should that ever change.
-            home = request.url.startswith(endpoint.base_url) or (
-                origin_of(request.url) == endpoint.origin
-            )
-            sent = await endpoint.auth.apply(request, self) if home else request
-            if deadline is None:
-                deadline = asyncio.get_running_loop().time() + self.timeout
-            timed_out = False
-            try:
-                async with asyncio.timeout_at(deadline):
-                    response = await self.driver.send(
-                        sent, vendor=endpoint.vendor, limit=self.max_body_bytes
-                    )
-            except TimeoutError:
-                timed_out = True
-            if timed_out:  # raised outside the except block: no context to carry along
-                raise RequestTimeout(
-                    f"{endpoint.vendor}: timed out: no complete answer within {self.timeout:g} s"
-                ) from None
-            location = response.headers.get("location")
-            if response.status not in REDIRECTS or not location:
-                return response, sent
-            hops += 1
-            if hops > MAX_REDIRECTS:
-                raise APIError(
-                    status=response.status, vendor=endpoint.vendor, message="too many redirects"
-                )
-            request = follow_redirect(
-                request, response.status, location, endpoint.origin, vendor=endpoint.vendor
-            )
+                sent = await endpoint.auth.apply(request, self)  # the configured origin: home
+                assert self._deadlines is not None  # made by open()
+                hops = 0
+                with self._deadlines.start():
+                    while True:
+                        response = await self.driver.send(
+                            sent, vendor=endpoint.vendor, limit=self.max_body_bytes
+                        )
+                        location = response.headers.get("location")
+                        if response.status not in REDIRECTS or not location:
+                            return response, sent
+                        hops += 1
+                        if hops > MAX_REDIRECTS:
+                            raise APIError(
+                                status=response.status,
+                                vendor=endpoint.vendor,
+                                message="too many redirects",
+                            )
+                        request = follow_redirect(
+                            request,
+                            response.status,
+                            location,
+                            endpoint.origin,
+                            vendor=endpoint.vendor,
+                        )
+                        # Only ever to the configured origin: follow_redirect refuses every
+                        # other one, and this check holds the line should that ever change.
+                        home = request.url.startswith(endpoint.base_url) or (
+                            origin_of(request.url) == endpoint.origin
+                        )
+                        sent = await endpoint.auth.apply(request, self) if home else request
+                # Only a deadline that expired gets here: it swallowed its cancellation.
+        finally:
+            if host is not None:
+                host.release()
+        raise RequestTimeout(
+            f"{endpoint.vendor}: timed out: no complete answer within {self.timeout:g} s"
+        )
 
     def _log(self, request: Request, outcome: object, attempt: int, started: float) -> None:
         if logger.isEnabledFor(logging.DEBUG):

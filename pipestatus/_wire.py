@@ -1,5 +1,12 @@
-"""Shared pieces of the vendors' wire schemas: a strict cattrs converter and one entry point
+"""Shared pieces of the vendors' wire schemas: strict cattrs converters and one entry point
 that turns any structuring failure into a ``ResponseError`` with a field path.
+
+Each vendor gets two converters over the same hooks (:class:`Converters`): a fast one without
+detailed validation for the good path, and a detailed one, run only when the fast one refused a
+payload, whose exception tree ``cattrs.transform_error`` turns into the path-addressed message
+(``... @ $.stages[0].jobs[1].id``). Both accept exactly the same payloads; the good path never
+pays for the bookkeeping that only a failure needs (PITFALLS.md: detailed validation on a large
+bad list cost seconds).
 
 The converter is strict where cattrs is lenient by default (PITFALLS.md): a ``str`` field takes
 only a string (not ``None``, which cattrs would turn into ``"None"``), an ``int`` field only an
@@ -16,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import UnionType
-from typing import Any, Final, NewType, TypeVar, Union, get_args, get_origin
+from typing import Any, Final, Generic, NewType, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -27,7 +34,15 @@ from cattrs.v import format_exception as _cattrs_format
 
 from pipestatus.errors import ResponseError
 
-__all__ = ["WIRE_KEY", "WireId", "json_type", "make_converter", "structure"]
+__all__ = [
+    "WIRE_KEY",
+    "Converters",
+    "Structurer",
+    "WireId",
+    "json_type",
+    "make_converter",
+    "structure",
+]
 
 T = TypeVar("T")
 
@@ -113,6 +128,14 @@ def _structure_opt_id(value: object, _: object) -> WireId | None:
     return None if value is None else _structure_id(value, _)
 
 
+#: ``X | None`` of a scalar: one call, no inner hook.
+_OPTIONAL_SCALARS: Final[dict[Any, Callable[[Any, Any], Any]]] = {
+    str: _structure_opt_str,
+    int: _structure_opt_int,
+    WireId: _structure_opt_id,
+}
+
+
 def _is_optional(type_: Any) -> bool:
     args = get_args(type_)
     return len(args) == 2 and type(None) in args and get_origin(type_) in (Union, UnionType)
@@ -122,16 +145,32 @@ def _is_list(type_: Any) -> bool:
     return get_origin(type_) is list or type_ is list
 
 
-def make_converter(*, key: Callable[[str], str] | None = None) -> cattrs.Converter:
-    """A fresh strict converter; each vendor builds its own (its hooks are its own)."""
-    converter = cattrs.Converter(forbid_extra_keys=False, detailed_validation=True)
+def _has_required(cls: type[Any]) -> bool:
+    return any(field.default is attrs.NOTHING for field in attrs.fields(cls))
+
+
+@attrs.frozen
+class Converters:
+    """A vendor's two converters over one schema: ``fast`` for the good path (no detailed
+    validation: the first failure raises as it is), and ``detailed``, run only on a payload
+    the fast one refused, for the path-addressed message. Both accept exactly the same
+    payloads (the same strict hooks) and build the same wire objects."""
+
+    fast: cattrs.Converter
+    detailed: cattrs.Converter
+
+
+def make_converter(*, key: Callable[[str], str] | None = None) -> Converters:
+    """A fresh pair of strict converters; each vendor builds its own (its hooks are its own)."""
+    return Converters(fast=_converter(key, detailed=False), detailed=_converter(key, detailed=True))
+
+
+def _converter(key: Callable[[str], str] | None, *, detailed: bool) -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=False, detailed_validation=detailed)
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(bool, _structure_bool)
     converter.register_structure_hook(WireId, _structure_id)
-    converter.register_structure_hook(str | None, _structure_opt_str)
-    converter.register_structure_hook(int | None, _structure_opt_int)
-    converter.register_structure_hook(WireId | None, _structure_opt_id)
 
     def attrs_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
         renames: dict[str, Any] = {}
@@ -142,6 +181,19 @@ def make_converter(*, key: Callable[[str], str] | None = None) -> cattrs.Convert
                 renames[field.name] = override(rename=wire)
                 wire_keys[field.name] = wire
         inner = make_dict_structure_fn(cls, converter, **renames)
+
+        if not detailed:
+            if _has_required(cls):
+                # ``o["id"]`` fails on every JSON value but an object: no check needed.
+                return inner
+
+            def fast_hook(value: Any, _: Any) -> Any:
+                # Without a required key, a string or an array would pass ``"k" in o``.
+                if type(value) is not dict:
+                    raise WireTypeError(f"expected an object, got {json_type(value)}")
+                return inner(value, cls)
+
+            return fast_hook
 
         def hook(value: Any, _: Any) -> Any:
             if not isinstance(value, dict):
@@ -159,6 +211,16 @@ def make_converter(*, key: Callable[[str], str] | None = None) -> cattrs.Convert
         return hook
 
     def list_hook(type_: Any) -> Callable[[Any, Any], Any]:
+        if not detailed:
+            (item_type,) = get_args(type_) or (Any,)
+            item = converter.get_structure_hook(item_type)
+
+            def fast_list(value: Any, _: Any) -> Any:
+                if type(value) is not list:
+                    raise WireTypeError(f"expected an array, got {json_type(value)}")
+                return [item(element, item_type) for element in value]
+
+            return fast_list
         inner = list_structure_factory(type_, converter)
 
         def hook(value: Any, _: Any) -> Any:
@@ -171,6 +233,9 @@ def make_converter(*, key: Callable[[str], str] | None = None) -> cattrs.Convert
     def optional_hook(type_: Any) -> Callable[[Any, Any], Any]:
         # The inner hook is found once, not on every call as cattrs' generic union path does.
         (inner_type,) = (arg for arg in get_args(type_) if arg is not type(None))
+        scalar = _OPTIONAL_SCALARS.get(inner_type)
+        if scalar is not None:
+            return scalar
         inner = converter.get_structure_hook(inner_type)
 
         def hook(value: Any, _: Any) -> Any:
@@ -216,17 +281,46 @@ def _describe(exc: BaseException) -> tuple[str, str]:
     return f"{message}{more}", path
 
 
-def structure(converter: cattrs.Converter, payload: Any, cls: type[T], *, vendor: str) -> T:
+def structure(converters: Converters, payload: Any, cls: type[T], *, vendor: str) -> T:
     """Structure ``payload`` as ``cls`` or raise ``ResponseError`` naming the field path."""
-    try:
-        return converter.structure(payload, cls)
-    except (cattrs.BaseValidationError, WireTypeError) as exc:
-        message, path = _describe(exc)
-    except RecursionError:
-        message, path = "nested too deeply", "$"
-    raise ResponseError(
-        f"unexpected {_name(cls)} payload: {message} @ {path}", vendor=vendor, path=path
-    ) from None
+    return Structurer(converters, cls, vendor=vendor)(payload)
+
+
+class Structurer(Generic[T]):
+    """``structure(converters, payload, cls, vendor=...)`` with its fast hook looked up once
+    (on first use, so importing a vendor builds no hooks): a vendor's parse functions call
+    one of these per payload."""
+
+    __slots__ = ("_cls", "_converters", "_hook", "_vendor")
+
+    def __init__(self, converters: Converters, cls: type[T], *, vendor: str) -> None:
+        self._converters = converters
+        self._cls = cls
+        self._vendor = vendor
+        self._hook: Callable[[Any, Any], T] | None = None
+
+    def __call__(self, payload: Any) -> T:
+        hook = self._hook
+        if hook is None:
+            hook = self._hook = self._converters.fast.get_structure_hook(self._cls)
+        try:
+            return hook(payload, self._cls)
+        except Exception:  # noqa: BLE001, S110 - whatever it was, the detailed converter names it
+            # (outside this block, so that its error carries no context of this one)
+            pass
+        return self._detailed(payload)
+
+    def _detailed(self, payload: Any) -> T:
+        cls = self._cls
+        try:
+            return self._converters.detailed.structure(payload, cls)
+        except (cattrs.BaseValidationError, WireTypeError) as exc:
+            message, path = _describe(exc)
+        except RecursionError:
+            message, path = "nested too deeply", "$"
+        raise ResponseError(
+            f"unexpected {_name(cls)} payload: {message} @ {path}", vendor=self._vendor, path=path
+        ) from None
 
 
 def _name(cls: Any) -> str:

@@ -2,10 +2,11 @@
 
 It only sends bytes: one ``aiohttp.ClientSession`` (the client's own, or one the caller owns and
 closes), redirects never followed by aiohttp (``pipestatus._transport`` decides them), bodies read
-under a cap (checked against ``Content-Length``, then while streaming, so a compressed or chunked
-answer cannot outgrow it), and every aiohttp, OS and timeout exception translated through one
-table into the error tree. Each error is built inside ``except`` and raised after it, so no
-``__context__`` carries aiohttp's request (whose headers hold the credentials).
+under a cap (checked against ``Content-Length``; an announced, uncompressed body under it is read
+in one call, any other in chunks, so a compressed or chunked answer cannot outgrow it), and every
+aiohttp, OS and timeout exception translated through one table into the error tree. Each error
+is built inside ``except`` and raised after it, so no ``__context__`` carries aiohttp's request
+(whose headers hold the credentials).
 """
 
 from __future__ import annotations
@@ -102,50 +103,53 @@ class AiohttpDriver:
         if session is None:
             raise RuntimeError("the Client is not open: use `async with Client() as client:`")
         try:
-            return await self._send(session, request, vendor, limit)
+            async with session.request(
+                request.method,
+                # Already percent-encoded: no re-quoting, no dot-folding.
+                yarl.URL(request.target, encoded=True),
+                data=request.body,
+                headers=request.headers,
+                allow_redirects=False,
+                raise_for_status=False,  # a caller's session may say otherwise: statuses are ours
+                ssl=self._verify,
+            ) as resp:
+                status = resp.status
+                headers = resp.headers  # case-insensitive: lower-case lookups find them
+                if status in REDIRECTS and "Location" in headers:
+                    body = b""
+                else:
+                    ok = 200 <= status < 300
+                    # An error body is only read far enough to find the vendor's code and
+                    # message; a 2xx over the cap is a ResponseError.
+                    cap = limit if ok else ERROR_BODY_LIMIT
+                    length = resp.content_length
+                    if length is not None and length <= cap and "Content-Encoding" not in headers:
+                        # Announced, under the cap and not inflated: aiohttp reads no more than
+                        # Content-Length, so one call reads it all.
+                        body = await resp.read()
+                    else:
+                        body = await _read_capped(resp, vendor, ok=ok, limit=cap)
+                return Response(
+                    status=status, headers=headers, body=body, vendor=vendor, reason=resp.reason
+                )
         except _TRANSLATED as exc:
             error = translate(exc, vendor, self._timeout)
         raise error from None
 
-    async def _send(
-        self, session: aiohttp.ClientSession, request: Request, vendor: str, limit: int
-    ) -> Response:
-        async with session.request(
-            request.method,
-            # Already percent-encoded: no re-quoting, no dot-folding.
-            yarl.URL(request.target, encoded=True),
-            data=request.body,
-            headers=dict(request.headers),
-            allow_redirects=False,
-            raise_for_status=False,  # a caller's session may say otherwise: statuses are ours
-            ssl=self._verify,
-        ) as resp:
-            headers = {key.lower(): value for key, value in resp.headers.items()}
-            if resp.status in REDIRECTS and "location" in headers:
-                body = b""
-            else:
-                body = await self._read(resp, vendor, ok=200 <= resp.status < 300, limit=limit)
-            return Response(
-                status=resp.status, headers=headers, body=body, vendor=vendor, reason=resp.reason
-            )
 
-    async def _read(
-        self, resp: aiohttp.ClientResponse, vendor: str, *, ok: bool, limit: int
-    ) -> bytes:
-        """The body, holding no more than the cap: a 2xx over the cap is a ResponseError; an
-        error body is only read far enough to find the vendor's code and message."""
-        if not ok:
-            limit = ERROR_BODY_LIMIT
-        if ok and resp.content_length is not None and resp.content_length > limit:
-            raise ResponseError(
-                f"body of {resp.content_length} bytes is over the {limit}-byte cap", vendor=vendor
-            )
-        buffer = bytearray()
-        async for chunk in resp.content.iter_chunked(_CHUNK):
-            if len(buffer) + len(chunk) > limit:
-                if ok:
-                    raise ResponseError(f"body is over the {limit}-byte cap", vendor=vendor)
-                buffer += chunk[: limit - len(buffer)]
-                break
-            buffer += chunk
-        return bytes(buffer)
+async def _read_capped(resp: aiohttp.ClientResponse, vendor: str, *, ok: bool, limit: int) -> bytes:
+    """The body in chunks, holding no more than ``limit`` bytes (a streamed or compressed body
+    can outgrow what it announced): past it, a 2xx is a ResponseError and an error body is cut."""
+    if ok and resp.content_length is not None and resp.content_length > limit:
+        raise ResponseError(
+            f"body of {resp.content_length} bytes is over the {limit}-byte cap", vendor=vendor
+        )
+    buffer = bytearray()
+    async for chunk in resp.content.iter_chunked(_CHUNK):
+        if len(buffer) + len(chunk) > limit:
+            if ok:
+                raise ResponseError(f"body is over the {limit}-byte cap", vendor=vendor)
+            buffer += chunk[: limit - len(buffer)]
+            break
+        buffer += chunk
+    return bytes(buffer)

@@ -95,6 +95,8 @@ def json_error(
 
 def segment(value: str) -> str:
     """Exactly one percent-encoded path segment: ``/``, ``?``, ``#``, ``%`` and spaces encoded."""
+    if value.isascii() and value.isalnum():
+        return value  # nothing to encode (the usual ID)
     return quote(value, safe="")
 
 
@@ -146,25 +148,43 @@ class Adapter(Generic[O]):
         if target.source is not self:
             raise ValueError(f"{target!r} was made by another adapter")
 
+    def _run_path(self, target: Target) -> str:
+        """The path of the latest run of ``target`` (one of this adapter's, IDs checked when it
+        was made), for adapters that fetch one target per request."""
+        raise NotImplementedError
+
+    #: Decodes the answer at ``_run_path`` into a ``Run`` (a staticmethod on subclasses).
+    _parse: Callable[[object], Run]
+
     async def fetch(self, target: Target) -> Run:
         """The latest run of one target of this adapter."""
-        raise NotImplementedError
+        self._own(target)
+        return await self._get_run(self._run_path(target), self._parse)
 
     async def poll_targets(
         self, targets: Sequence[Target], *, on_result: OnResult | None = None
     ) -> dict[Target, Run | PipestatusError]:
         """Every target's run or error; one request per target, all at once (the transport
         bounds the concurrency). ``on_result`` hears each outcome as soon as it is known."""
-
         unique = list(dict.fromkeys(targets))
+        for target in unique:
+            self._own(target)
+        # Each target's path once, up front: the workers only send, decode and record.
+        plans = iter([(target, self._run_path(target)) for target in unique])
+        parse, vendor, get_run = self._parse, self.vendor, self._get_run
         results: dict[Target, Run | PipestatusError] = {}
-        pending = iter(unique)
 
         async def worker() -> None:
             # A few workers share one iterator, so 10,000 targets cost max_concurrency tasks,
             # not 10,000 (the transport's limit would hold the rest waiting anyway).
-            for target in pending:
-                outcome = await contained(self.fetch(target), vendor=self.vendor)
+            for target, path in plans:
+                outcome: Run | PipestatusError
+                try:
+                    outcome = await get_run(path, parse)
+                except PipestatusError as exc:
+                    outcome = exc
+                except Exception as exc:  # noqa: BLE001 - a bug of ours, logged: see unexpected
+                    outcome = unexpected(exc, vendor)
                 results[target] = outcome
                 if on_result is not None:
                     on_result(target, outcome)
@@ -175,24 +195,34 @@ class Adapter(Generic[O]):
 
     async def _get_run(self, path: str, parse: Callable[[object], Run]) -> Run:
         """GET a run, conditionally when the last answer for this path carried validators."""
-        cached = self._cache.get(path) if self._conditional else None
+        conditional = self._conditional
+        cached = self._cache.get(path) if conditional else None
         response = await self._transport.request(
             self._endpoint, "GET", path, validators=cached[0] if cached else None
         )
-        if response.not_modified:
+        if response.status == 304:
             if cached is None:
                 raise ResponseError(
                     "304 Not Modified to an unconditional request", vendor=self.vendor
                 )
             return cached[1]
         run = decode(response.json(), parse, vendor=self.vendor)
-        if self._conditional:
-            self._cache.pop(path, None)
-            if response.validators:
-                if len(self._cache) >= MAX_CACHED:
-                    del self._cache[next(iter(self._cache))]
-                self._cache[path] = (response.validators, run)
+        if conditional:
+            cache = self._cache
+            cache.pop(path, None)
+            validators = response.validators
+            if validators:
+                if len(cache) >= MAX_CACHED:
+                    del cache[next(iter(cache))]
+                cache[path] = (validators, run)
         return run
+
+
+def unexpected(exc: Exception, vendor: str) -> PipestatusError:
+    """A failure that is a bug of ours, logged with its traceback and reported as this
+    target's own ``PipestatusError``, so one target never costs the others their results."""
+    logger.error("%s: unexpected failure", vendor, exc_info=exc)
+    return PipestatusError(f"{vendor}: unexpected failure ({type(exc).__name__})")
 
 
 async def contained(call: Awaitable[T], *, vendor: str) -> T | PipestatusError:
@@ -206,9 +236,8 @@ async def contained(call: Awaitable[T], *, vendor: str) -> T | PipestatusError:
         return await call
     except PipestatusError as exc:
         return exc
-    except Exception as exc:  # see the docstring: logged, never blind
-        logger.exception("%s: unexpected failure", vendor)
-        return PipestatusError(f"{vendor}: unexpected failure ({type(exc).__name__})")
+    except Exception as exc:  # noqa: BLE001 - see the docstring: logged, never blind
+        return unexpected(exc, vendor)
 
 
 def decode(payload: Any, parse: Callable[[Any], T], *, vendor: str) -> T:

@@ -18,10 +18,9 @@ from typing import Any, Final
 
 import attrs
 
-from pipestatus._normalize import derive_span, ordered
+from pipestatus._normalize import derive_span, ordered, read_time
 from pipestatus._sansio import Endpoint, Sender
-from pipestatus._time import parse_time
-from pipestatus._wire import WireId, json_type, make_converter, structure
+from pipestatus._wire import Structurer, WireId, json_type, make_converter
 from pipestatus.auth import Auth, HuaweiCredentials, HuaweiIAM, TokenProvider
 from pipestatus.errors import NotFoundError, PipestatusError, ResponseError
 from pipestatus.model import Run, Stage, Target
@@ -63,9 +62,11 @@ VENDOR: Final = "codearts_pipeline"
 logger = logging.getLogger(__name__)
 
 # --- wire schema -----------------------------------------------------------------------------
+# Only the fields the model reads: a field never read is never a reason to refuse a run, and
+# each one costs a hook call per item of every batch.
 
 
-@attrs.frozen
+@attrs.define
 class WireStageStatus:
     name: str | None = None
     sequence: int | None = None
@@ -74,24 +75,19 @@ class WireStageStatus:
     end_time: Any = None
 
 
-@attrs.frozen
+@attrs.define
 class WireBuildParams:
-    action: str | None = None
     build_type: str | None = None
     commit_id: str | None = None
-    event_type: str | None = None
-    message: str | None = None
     source_branch: str | None = None
     tag: str | None = None
     target_branch: str | None = None
 
 
-@attrs.frozen
+@attrs.define
 class WirePipelineLatestRun:
     pipeline_id: WireId
     pipeline_run_id: WireId | None = None
-    executor_id: str | None = None
-    executor_name: str | None = None
     stage_status_list: list[WireStageStatus] | None = None
     status: str | None = None
     run_number: int | None = None
@@ -99,11 +95,10 @@ class WirePipelineLatestRun:
     build_params: WireBuildParams | None = None
     start_time: Any = None  # epoch milliseconds
     end_time: Any = None
-    modify_url: str | None = None
     detail_url: str | None = None
 
 
-converter: Final = make_converter()
+converters: Final = make_converter()
 
 # --- status words: runs use the first seven; stages and jobs add the rest (vendor SDK models) --
 
@@ -129,17 +124,20 @@ STATUS: Final = StatusTable(
 
 # --- normalize ---------------------------------------------------------------------------------
 
+#: The documented words as written, looked up before the table's case-insensitive match.
+_WORDS: Final = STATUS.words
+
 
 def to_stage(wire: WireStageStatus, order: int) -> Stage:
-    status, raw = STATUS.read(wire.status, Status.PENDING)
+    word, sequence = wire.status, wire.sequence
     return Stage(
-        id=str(wire.sequence if wire.sequence is not None else order),
+        id=str(sequence if sequence is not None else order),
         name=wire.name,
         order=order,
-        status=status,
-        raw_status=raw,
-        started_at=parse_time(wire.start_time, vendor=VENDOR, field="stage.start_time"),
-        finished_at=parse_time(wire.end_time, vendor=VENDOR, field="stage.end_time"),
+        status=Status.PENDING if word is None else (_WORDS.get(word) or STATUS(word)),
+        raw_status=word,
+        started_at=read_time(wire.start_time, VENDOR, "stage.start_time"),
+        finished_at=read_time(wire.end_time, VENDOR, "stage.end_time"),
     )
 
 
@@ -149,28 +147,39 @@ def _ref(params: WireBuildParams) -> str | None:
     return params.source_branch or params.target_branch or params.tag
 
 
+def _sequence(stage: WireStageStatus) -> int | None:
+    return stage.sequence
+
+
+_NO_PARAMS: Final = WireBuildParams()
+
+
 def to_run(wire: WirePipelineLatestRun) -> Run:
     stages = tuple(
-        to_stage(stage, order)
-        for order, stage in enumerate(ordered(wire.stage_status_list or [], lambda s: s.sequence))
+        [
+            to_stage(stage, order)
+            for order, stage in enumerate(ordered(wire.stage_status_list or [], _sequence))
+        ]
     )
-    status, raw = STATUS.read(wire.status, aggregate(s.status for s in stages))
-    started = parse_time(wire.start_time, vendor=VENDOR, field="start_time")
-    finished = parse_time(wire.end_time, vendor=VENDOR, field="end_time")
+    word = wire.status
+    if word is None:  # derived only where the vendor gave no word
+        status = aggregate([stage.status for stage in stages])
+    else:
+        status = _WORDS.get(word) or STATUS(word)
+    started = read_time(wire.start_time, VENDOR, "start_time")
+    finished = read_time(wire.end_time, VENDOR, "end_time")
     if started is None or (finished is None and status.is_terminal):
-        derived_start, derived_end = derive_span(
-            status, ((s.started_at, s.finished_at) for s in stages)
-        )
+        derived_start, derived_end = derive_span(status, stages)
         started = started or derived_start
         finished = finished or derived_end
-    params = wire.build_params or WireBuildParams()
+    params = wire.build_params or _NO_PARAMS
     return Run(
         vendor=VENDOR,
         pipeline_id=wire.pipeline_id,
         run_id=wire.pipeline_run_id,
         number=wire.run_number,
         status=status,
-        raw_status=raw,
+        raw_status=word,
         started_at=started,
         finished_at=finished,
         ref=_ref(params),
@@ -181,9 +190,12 @@ def to_run(wire: WirePipelineLatestRun) -> Run:
     )
 
 
+_run: Final = Structurer(converters, WirePipelineLatestRun, vendor=VENDOR)
+
+
 def parse_run(payload: object) -> Run:
     """One decoded ``PipelineLatestRun`` -> ``Run``."""
-    return to_run(structure(converter, payload, WirePipelineLatestRun, vendor=VENDOR))
+    return to_run(_run(payload))
 
 
 @attrs.frozen
@@ -228,6 +240,12 @@ def parse_batch(payload: object) -> BatchResult:
 
 
 # --- the adapter -------------------------------------------------------------------------------
+
+
+class _Checked(tuple[str, ...]):
+    """Distinct pipeline IDs already checked (those of targets): not checked again."""
+
+    __slots__ = ()
 
 
 #: Pipeline IDs per batch call by default.
@@ -300,7 +318,10 @@ class CodeArtsPipeline(Adapter[Options]):
         hears each batch's outcomes as soon as that batch is answered."""
         if isinstance(pipeline_ids, str):
             raise TypeError("pipeline_ids must be a collection of IDs, not one string")
-        ids = list(dict.fromkeys(string_id(value, "pipeline_id") for value in pipeline_ids))
+        if isinstance(pipeline_ids, _Checked):
+            ids = list(pipeline_ids)  # targets' IDs: checked when each target was made
+        else:
+            ids = list(dict.fromkeys(string_id(value, "pipeline_id") for value in pipeline_ids))
         chunks = [ids[i : i + self.batch_size] for i in range(0, len(ids), self.batch_size)]
         omitted: set[str] = set()
 
@@ -333,7 +354,7 @@ class CodeArtsPipeline(Adapter[Options]):
                 for key, outcome in answer.items():
                     on_result(by_id[key], outcome)
 
-        results, _ = await self._gather(by_id, heard)
+        results, _ = await self._gather(_Checked(by_id), heard)
         return {by_id[key]: outcome for key, outcome in results.items()}
 
     async def _ask(self, chunk: list[str]) -> BatchResult:

@@ -16,9 +16,8 @@ from typing import Any, Final
 
 import attrs
 
-from pipestatus._normalize import derive_span, first_set, ordered, strip_quote
-from pipestatus._time import parse_time
-from pipestatus._wire import WIRE_KEY, WireId, make_converter, structure
+from pipestatus._normalize import derive_span, first_set, ordered, read_time, strip_quote
+from pipestatus._wire import WIRE_KEY, Structurer, WireId, make_converter
 from pipestatus.auth import Auth, HuaweiAKSK, HuaweiCredentials, TokenProvider
 from pipestatus.errors import ResponseError
 from pipestatus.model import Job, Run, Stage, Target
@@ -51,7 +50,7 @@ VENDOR: Final = "codearts_repo"
 # --- wire schema: the vendor's JSON keys and raw types -------------------------------------
 
 
-@attrs.frozen
+@attrs.define
 class WireJob:
     id: WireId
     sha: str | None = None
@@ -68,13 +67,13 @@ class WireJob:
     third_build_id: str | None = None
 
 
-@attrs.frozen
+@attrs.define
 class WireListJob(WireJob):
     stage_id: WireId | None = None
     stage: str | None = None
 
 
-@attrs.frozen
+@attrs.define
 class WireStage:
     id: WireId
     name: str | None = None
@@ -83,14 +82,14 @@ class WireStage:
     jobs: list[WireJob] | None = None
 
 
-@attrs.frozen
+@attrs.define
 class WireLatestJobs:
     id: WireId
     status: str | None = None
     stages: list[WireStage] | None = None
 
 
-converter: Final = make_converter()
+converters: Final = make_converter()
 
 # --- status words: the seven of the v4 documents, in lower case -----------------------------
 
@@ -109,16 +108,19 @@ STATUS: Final = StatusTable(
 
 # --- normalize: wire -> model ----------------------------------------------------------------
 
+#: The documented words as written, looked up before the table's case-insensitive match.
+_WORDS: Final = STATUS.words
+
 
 def to_job(wire: WireJob, *, stage_id: str | None, stage_name: str | None) -> Job:
-    status, raw = STATUS.read(wire.status, Status.PENDING)
+    word = wire.status
     return Job(
         id=wire.id,
         name=wire.name,
-        status=status,
-        raw_status=raw,
-        started_at=parse_time(wire.started_at, vendor=VENDOR, field="job.started_at"),
-        finished_at=parse_time(wire.finished_at, vendor=VENDOR, field="job.finished_at"),
+        status=Status.PENDING if word is None else (_WORDS.get(word) or STATUS(word)),
+        raw_status=word,
+        started_at=read_time(wire.started_at, VENDOR, "job.started_at"),
+        finished_at=read_time(wire.finished_at, VENDOR, "job.finished_at"),
         url=strip_quote(wire.target_url),
         ref=wire.ref,
         sha=wire.sha,
@@ -129,29 +131,42 @@ def to_job(wire: WireJob, *, stage_id: str | None, stage_name: str | None) -> Jo
 
 
 def to_stage(wire: WireStage, order: int) -> Stage:
-    jobs = tuple(to_job(job, stage_id=wire.id, stage_name=wire.name) for job in wire.jobs or ())
-    status, raw = STATUS.read(wire.status, aggregate(j.status for j in jobs))
-    started, finished = derive_span(status, ((j.started_at, j.finished_at) for j in jobs))
+    stage_id, name = wire.id, wire.name
+    jobs = tuple([to_job(job, stage_id=stage_id, stage_name=name) for job in wire.jobs or ()])
+    word = wire.status
+    if word is None:  # derived only where the vendor gave no word
+        status = aggregate([job.status for job in jobs])
+    else:
+        status = _WORDS.get(word) or STATUS(word)
+    # v4 stages have no times: from their jobs.
+    started, finished = derive_span(status, jobs)
     return Stage(
-        id=wire.id,
-        name=wire.name,
+        id=stage_id,
+        name=name,
         order=order,
         status=status,
-        raw_status=raw,
+        raw_status=word,
         started_at=started,
         finished_at=finished,
         jobs=jobs,
     )
 
 
+def _sort_id(stage: WireStage) -> int | None:
+    return stage.sort_id
+
+
 def to_run(wire: WireLatestJobs) -> Run:
     stages = tuple(
-        to_stage(stage, order)
-        for order, stage in enumerate(ordered(wire.stages or [], lambda s: s.sort_id))
+        [to_stage(stage, order) for order, stage in enumerate(ordered(wire.stages or [], _sort_id))]
     )
-    status, raw = STATUS.read(wire.status, aggregate(s.status for s in stages))
+    word = wire.status
+    if word is None:
+        status = aggregate([stage.status for stage in stages])
+    else:
+        status = _WORDS.get(word) or STATUS(word)
     # v4 has no run times: start = earliest stage start, end = latest stage end once terminal.
-    started, finished = derive_span(status, ((s.started_at, s.finished_at) for s in stages))
+    started, finished = derive_span(status, stages)
     jobs = [job for stage in stages for job in stage.jobs]
     return Run(
         vendor=VENDOR,
@@ -159,7 +174,7 @@ def to_run(wire: WireLatestJobs) -> Run:
         run_id=None,
         number=None,
         status=status,
-        raw_status=raw,
+        raw_status=word,
         started_at=started,
         finished_at=finished,
         # A run builds one commit: its jobs all carry the same ref and sha.
@@ -169,21 +184,25 @@ def to_run(wire: WireLatestJobs) -> Run:
     )
 
 
+_latest_jobs: Final = Structurer(converters, WireLatestJobs, vendor=VENDOR)
+_list_job: Final = Structurer(converters, WireListJob, vendor=VENDOR)
+_jobs_page: Final = Structurer(converters, list[WireListJob], vendor=VENDOR)
+
+
 def parse_latest_jobs(payload: object) -> Run:
     """A decoded ``latest-jobs`` answer -> ``Run``; ``ResponseError`` when it is not one."""
-    return to_run(structure(converter, payload, WireLatestJobs, vendor=VENDOR))
+    return to_run(_latest_jobs(payload))
 
 
 def parse_job(payload: object) -> Job:
     """One decoded job-list item -> ``Job`` (with its stage ID and name)."""
-    wire = structure(converter, payload, WireListJob, vendor=VENDOR)
+    wire = _list_job(payload)
     return to_job(wire, stage_id=wire.stage_id, stage_name=wire.stage)
 
 
 def parse_jobs_page(payload: object) -> list[Job]:
     """A decoded job-list page (a JSON array) -> its jobs."""
-    wires = structure(converter, payload, list[WireListJob], vendor=VENDOR)
-    return [to_job(w, stage_id=w.stage_id, stage_name=w.stage) for w in wires]
+    return [to_job(w, stage_id=w.stage_id, stage_name=w.stage) for w in _jobs_page(payload)]
 
 
 # --- the adapter -------------------------------------------------------------------------------
@@ -221,13 +240,13 @@ class CodeArtsRepo(Adapter[Options]):
 
     async def latest_run(self, repository_id: int | str, pipeline_id: int | str) -> Run:
         """The pipeline's latest jobs as a ``Run``."""
-        repo, pipe = _ids(repository_id, pipeline_id)
-        path = f"/v4/repositories/{repo}/pipelines/{pipe}/latest-jobs"
-        return await self._get_run(path, parse_latest_jobs)
+        return await self.fetch(self.target(repository_id, pipeline_id))
 
-    async def fetch(self, target: Target) -> Run:
-        self._own(target)
-        return await self.latest_run(*target.ids)
+    _parse = staticmethod(parse_latest_jobs)
+
+    def _run_path(self, target: Target) -> str:
+        repo, pipe = target.ids
+        return f"/v4/repositories/{repo}/pipelines/{pipe}/latest-jobs"
 
     async def iter_jobs(
         self,

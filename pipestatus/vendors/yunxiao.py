@@ -18,10 +18,9 @@ from typing import Any, Final
 
 import attrs
 
-from pipestatus._normalize import derive_span, first_set
+from pipestatus._normalize import derive_span, first_set, read_time
 from pipestatus._sansio import Endpoint, Sender
-from pipestatus._time import parse_time
-from pipestatus._wire import WireId, make_converter, structure
+from pipestatus._wire import Structurer, WireId, make_converter
 from pipestatus.auth import TokenProvider, token_auth
 from pipestatus.model import Job, Run, Stage, Target
 from pipestatus.status import Status, StatusTable, aggregate
@@ -42,10 +41,12 @@ __all__ = [
 
 VENDOR: Final = "yunxiao"
 
-# --- wire schema (snake_case here, camelCase on the wire: see `converter`) ---------------------
+# --- wire schema (snake_case here, camelCase on the wire: see `converters`) --------------------
+# Only the fields the model reads: a field never read is never a reason to refuse a run, and
+# each one costs a hook call per payload.
 
 
-@attrs.frozen
+@attrs.define
 class WireJob:
     id: WireId
     name: str | None = None
@@ -55,7 +56,7 @@ class WireJob:
     end_time: Any = None
 
 
-@attrs.frozen
+@attrs.define
 class WireStageInfo:
     name: str | None = None
     status: str | None = None
@@ -64,33 +65,29 @@ class WireStageInfo:
     jobs: list[WireJob] | None = None
 
 
-@attrs.frozen
+@attrs.define
 class WireStage:
     index: str | None = None  # "Group0-Stage0"
     name: str | None = None
     stage_info: WireStageInfo | None = None
 
 
-@attrs.frozen
+@attrs.define
 class WireSourceData:
     branch: str | None = None
-    repo: str | None = None
 
 
-@attrs.frozen
+@attrs.define
 class WireSource:
     data: WireSourceData | None = None
-    name: str | None = None
-    type: str | None = None
 
 
-@attrs.frozen
+@attrs.define
 class WireLatestRun:
     pipeline_id: WireId
     pipeline_run_id: WireId | None = None
     status: str | None = None
     create_time: Any = None
-    update_time: Any = None
     trigger_mode: int | None = None
     sources: list[WireSource] | None = None
     stages: list[WireStage] | None = None
@@ -102,7 +99,7 @@ def _camel(name: str) -> str:
 
 
 # Yunxiao writes every key in camelCase: one rule for the whole converter.
-converter: Final = make_converter(key=_camel)
+converters: Final = make_converter(key=_camel)
 
 # --- status words: FAIL, SUCCESS, RUNNING documented; CANCELED, WAITING from the list filter;
 # INIT, SKIPPED, TIMEOUT mapped in case they appear. ------------------------------------------
@@ -126,16 +123,19 @@ TRIGGER_MODES: Final = {1: "manual", 2: "scheduled", 3: "commit", 5: "pipeline",
 
 # --- normalize ---------------------------------------------------------------------------------
 
+#: The documented words as written, looked up before the table's case-insensitive match.
+_WORDS: Final = STATUS.words
+
 
 def to_job(wire: WireJob, *, stage_id: str, stage_name: str | None, ref: str | None) -> Job:
-    status, raw = STATUS.read(wire.status, Status.PENDING)
+    word = wire.status
     return Job(
         id=wire.id,
         name=wire.name,
-        status=status,
-        raw_status=raw,
-        started_at=parse_time(wire.start_time, vendor=VENDOR, field="job.startTime"),
-        finished_at=parse_time(wire.end_time, vendor=VENDOR, field="job.endTime"),
+        status=Status.PENDING if word is None else (_WORDS.get(word) or STATUS(word)),
+        raw_status=word,
+        started_at=read_time(wire.start_time, VENDOR, "job.startTime"),
+        finished_at=read_time(wire.end_time, VENDOR, "job.endTime"),
         ref=ref,
         build_id=wire.job_sign,
         stage_id=stage_id,
@@ -143,25 +143,35 @@ def to_job(wire: WireJob, *, stage_id: str, stage_name: str | None, ref: str | N
     )
 
 
+_NO_INFO: Final = WireStageInfo()
+
+
 def to_stage(wire: WireStage, order: int, ref: str | None) -> Stage:
-    info = wire.stage_info or WireStageInfo()
+    info = wire.stage_info or _NO_INFO
     stage_id = wire.index or str(order)
     name = wire.name or info.name
     jobs = tuple(
-        to_job(job, stage_id=stage_id, stage_name=name, ref=ref) for job in info.jobs or ()
+        [to_job(job, stage_id=stage_id, stage_name=name, ref=ref) for job in info.jobs or ()]
     )
-    status, raw = STATUS.read(info.status, aggregate(j.status for j in jobs))
-    started = parse_time(info.start_time, vendor=VENDOR, field="stageInfo.startTime")
-    finished = parse_time(info.end_time, vendor=VENDOR, field="stageInfo.endTime")
-    derived_start, derived_end = derive_span(status, ((j.started_at, j.finished_at) for j in jobs))
+    word = info.status
+    if word is None:  # a stage may lack its status: then it is derived from its jobs
+        status = aggregate([job.status for job in jobs])
+    else:
+        status = _WORDS.get(word) or STATUS(word)
+    started = read_time(info.start_time, VENDOR, "stageInfo.startTime")
+    finished = read_time(info.end_time, VENDOR, "stageInfo.endTime")
+    if started is None or finished is None:  # derived only where the vendor gave none
+        derived_start, derived_end = derive_span(status, jobs)
+        started = started or derived_start
+        finished = finished or derived_end
     return Stage(
         id=stage_id,
         name=name,
         order=order,
         status=status,
-        raw_status=raw,
-        started_at=started or derived_start,
-        finished_at=finished or derived_end,
+        raw_status=word,
+        started_at=started,
+        finished_at=finished,
         jobs=jobs,
     )
 
@@ -169,16 +179,18 @@ def to_stage(wire: WireStage, order: int, ref: str | None) -> Stage:
 def to_run(wire: WireLatestRun) -> Run:
     ref = first_set(source.data.branch for source in wire.sources or () if source.data)
     # No sequence field: stages keep their payload order.
-    stages = tuple(to_stage(stage, order, ref) for order, stage in enumerate(wire.stages or ()))
-    status, raw = STATUS.read(wire.status, aggregate(s.status for s in stages))
-    derived_start, derived_end = derive_span(
-        status, ((s.started_at, s.finished_at) for s in stages)
-    )
-    trigger = (
-        None
-        if wire.trigger_mode is None
-        else TRIGGER_MODES.get(wire.trigger_mode, str(wire.trigger_mode))
-    )
+    stages = tuple([to_stage(stage, order, ref) for order, stage in enumerate(wire.stages or ())])
+    word = wire.status
+    if word is None:
+        status = aggregate([stage.status for stage in stages])
+    else:
+        status = _WORDS.get(word) or STATUS(word)
+    # The run has no end time: the latest stage end, once terminal.
+    _, finished = derive_span(status, stages) if status.is_terminal else (None, None)
+    started = read_time(wire.create_time, VENDOR, "createTime")
+    if started is None:
+        started = derive_span(status, stages)[0]
+    mode = wire.trigger_mode
     return Run(
         vendor=VENDOR,
         pipeline_id=wire.pipeline_id,
@@ -186,11 +198,11 @@ def to_run(wire: WireLatestRun) -> Run:
         # Flow numbers a pipeline's runs 1, 2, 3...: the run ID is the run number.
         number=_number(wire.pipeline_run_id),
         status=status,
-        raw_status=raw,
-        started_at=parse_time(wire.create_time, vendor=VENDOR, field="createTime") or derived_start,
-        finished_at=derived_end,
+        raw_status=word,
+        started_at=started,
+        finished_at=finished,
         ref=ref,
-        trigger=trigger,
+        trigger=None if mode is None else TRIGGER_MODES.get(mode, str(mode)),
         stages=stages,
     )
 
@@ -201,9 +213,12 @@ def _number(value: str | None) -> int | None:
     return int(value)
 
 
+_latest_run: Final = Structurer(converters, WireLatestRun, vendor=VENDOR)
+
+
 def parse_latest_run(payload: object) -> Run:
     """A decoded ``latestPipelineRun`` answer -> ``Run``."""
-    return to_run(structure(converter, payload, WireLatestRun, vendor=VENDOR))
+    return to_run(_latest_run(payload))
 
 
 # --- the adapter -------------------------------------------------------------------------------
@@ -272,14 +287,12 @@ class YunxiaoFlow(Adapter[Options]):
 
     async def latest_run(self, pipeline_id: str | int) -> Run:
         """The pipeline's latest run."""
-        pipeline = segment(string_id(pipeline_id, "pipeline_id"))
-        return await self._get_run(
-            f"{self._prefix}{pipeline}/runs/latestPipelineRun", parse_latest_run
-        )
+        return await self.fetch(self.target(pipeline_id))
 
-    async def fetch(self, target: Target) -> Run:
-        self._own(target)
-        return await self.latest_run(target.ids[0])
+    _parse = staticmethod(parse_latest_run)
+
+    def _run_path(self, target: Target) -> str:
+        return f"{self._prefix}{segment(target.ids[0])}/runs/latestPipelineRun"
 
 
 # --- the registry entry and the client's typed factory ------------------------------------------
