@@ -21,6 +21,7 @@ from pipestatus.cli.safe import clean_change
 from pipestatus.client import Client
 from pipestatus.errors import PipestatusError
 from pipestatus.model import Change, Run, Target
+from pipestatus.watch import Watcher
 
 __all__ = ["Health", "follow"]
 
@@ -67,13 +68,17 @@ async def follow(
     on_change: Callable[[Followed, Change], None],
     first_round: Callable[[dict[Target, Outcome]], Awaitable[list[str]]] | None = None,
     idle_interval: float | None = None,
+    on_start: Callable[[Watcher], None] | None = None,
 ) -> list[str]:
     """Watch until ``duration`` ends (or forever), handing each change, cleaned, to
     ``on_change``; once every target was observed, ``first_round`` may return problems, which
-    end the watch and are returned."""
+    end the watch and are returned. ``on_start`` is handed the watcher before it polls (a
+    service asks it which targets are overdue)."""
     by_target = {item.target: item for item in followed}
     first: dict[Target, Outcome] = {}
     watcher = client.watcher(by_target, interval=interval, idle_interval=idle_interval, errors=True)
+    if on_start is not None:
+        on_start(watcher)
     async with watcher:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(duration):

@@ -43,6 +43,7 @@ def followed_pipelines(client: Client, config: Config, tokens: Mapping[str, str]
             ids=tuple((key, clean(value)) for key, value in item.ids),
             home=clean(item.home),
             page=None if item.page is None else clean(item.page),
+            tags=tuple(clean(tag) for tag in item.tags),
         )
         for item in follow_targets(client, config, tokens)
     ]
