@@ -65,11 +65,13 @@ async def run_service(
         group_by=group_by,
         heartbeat=heartbeat,
     )
-    runner = web.AppRunner(make_app(faces), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        make_app(faces), access_log=None, handle_signals=False, shutdown_timeout=1.0
+    )
     await runner.setup()
     try:
         try:
-            await web.TCPSite(runner, host, port, shutdown_timeout=1.0).start()
+            await web.TCPSite(runner, host, port).start()
         except OSError as exc:
             return [f"--listen {host}:{port}: cannot listen: {exc.strerror or exc}"]
         bound = runner.addresses[0][1] if runner.addresses else port

@@ -105,7 +105,7 @@ async def _serve(
     from pipestatus.serve.metrics import Metrics
     from pipestatus.serve.service import run_service
 
-    disable_created_metrics()  # no `_created` series beside each counter: this process is ours
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # no `_created` series: our process
     metrics = Metrics()
     interval = args.interval or config.serve.interval
     async with Client(

@@ -1,0 +1,193 @@
+"""Helpers of the service's tests: a fleet of known runs on the simulated server (every vendor
+of the registry), its configuration, and the service running in the test's event loop.
+
+The fleet's pipelines are ``{vendor}-{n}``; pipeline n of each vendor shows ``STATUSES[n %
+len]``, so a test knows what every row must say. One more pipeline, ``flip``, is driven by the
+test (:attr:`Fleet.flip`): set ``fleet.flip.run`` and the server answers the new run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from pipestatus import Client
+from pipestatus.cli.config import load_config, resolve_tokens
+from pipestatus.cli.reading import followed_pipelines
+from pipestatus.cli.serveconf import resolve_service
+from pipestatus.serve.metrics import Metrics
+from pipestatus.serve.service import run_service
+from pipestatus.testing import SimJob, SimRun, SimStage, VendorServer
+from pipestatus.vendors import REGISTRY
+
+TOKEN = "tok-serve-7f3a9c1e5b"  # the vendors' token: never in any page, metric or feed
+ENV = "PIPESTATUS_SERVE_TEST_TOKEN"
+STATUSES = ("success", "failed", "running", "pending", "canceled", "timedout", "skipped")
+#: The vendor of the ``flip`` pipeline: the last registered (the first, v4, numbers no run).
+FIRST = list(REGISTRY.values())[-1]
+
+
+def a_run(number: int, status: str, *, ref: str = "main", stage: str = "build") -> SimRun:
+    job_status = status if status != "running" else "running"
+    return SimRun(number, status, [SimStage(stage, [SimJob("compile", job_status)])], ref=ref)
+
+
+@attrs.define
+class Flip:
+    """A run source the test changes."""
+
+    run: SimRun
+
+    def __call__(self, elapsed: float) -> SimRun:
+        return self.run
+
+
+@attrs.define
+class Fleet:
+    server: VendorServer
+    per_vendor: int
+    flip: Flip
+    expected: dict[str, str]  # pipeline name -> status word
+
+
+def _toml(value: object) -> str:
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
+def add_fleet(server: VendorServer, per_vendor: int) -> Fleet:
+    """``per_vendor`` pipelines of every vendor with known statuses, and the ``flip``."""
+    expected: dict[str, str] = {}
+    for spec in REGISTRY.values():
+        for n in range(1, per_vendor + 1):
+            status = STATUSES[n % len(STATUSES)]
+            server.add_pipeline(spec.key, spec.demo.ids(n), a_run(n, status), **spec.demo.options)
+            expected[f"{spec.key}-{n}"] = status
+    flip = Flip(a_run(1, "success"))
+    server.add_pipeline(FIRST.key, FIRST.demo.ids(per_vendor + 1), flip, **FIRST.demo.options)
+    expected["flip"] = "success"
+    return Fleet(server=server, per_vendor=per_vendor, flip=flip, expected=expected)
+
+
+def fleet_toml(
+    fleet: Fleet,
+    *,
+    names: Mapping[str, str] | None = None,
+    tags: Mapping[str, list[str]] | None = None,
+    extra: str = "",
+) -> str:
+    """The configuration of ``fleet`` (``names`` renames pipelines; ``extra`` is appended)."""
+    names = names or {}
+    tags = tags or {}
+    parts = []
+    for spec in REGISTRY.values():
+        lines = [f"[accounts.{spec.key}]", f'vendor = "{spec.key}"']
+        lines += [f"endpoint = {_toml(fleet.server.url)}", f'token_env = "{ENV}"']
+        lines += [f"{key} = {_toml(value)}" for key, value in spec.demo.options.items()]
+        parts.append("\n".join(lines))
+    entries = [
+        (spec, n, f"{spec.key}-{n}")
+        for spec in REGISTRY.values()
+        for n in range(1, fleet.per_vendor + 1)
+    ]
+    entries.append((FIRST, fleet.per_vendor + 1, "flip"))
+    for spec, n, name in entries:
+        lines = ["[[pipelines]]", f'account = "{spec.key}"']
+        lines.append(f"name = {_toml(names.get(name, name))}")
+        if name in tags:
+            lines.append(f"tags = {json.dumps(tags[name])}")
+        pairs = zip(spec.id_names, spec.demo.ids(n), strict=True)
+        lines += [f"{key} = {_toml(value)}" for key, value in pairs]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n" + extra
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@attrs.define
+class Served:
+    url: str
+    metrics: Metrics
+    task: asyncio.Task[list[str]]
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    path: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    interval: float = 0.2,
+    heartbeat: float = 0.5,
+    grace: float = 30.0,
+    notifier_options: dict[str, Any] | None = None,
+    retries: int = 0,
+    request_timeout: float = 2.0,
+) -> AsyncIterator[Served]:
+    """The service of the configuration at ``path``, in this event loop, on a free port."""
+    env = {ENV: TOKEN, **(environ or {})}
+    config = load_config(path)
+    tokens = resolve_tokens(config, env)
+    service = resolve_service(config.serve, config.notify, env, source=config.source)
+    metrics = Metrics()
+    listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def say(line: str) -> None:
+        listening.set_result(line.removeprefix("serving ").rstrip("/"))
+
+    async def no_wait(_: float) -> None:  # backoff waits are not what these tests measure
+        await asyncio.sleep(0)
+
+    async with Client(
+        timeout=request_timeout, retries=retries, on_attempt=metrics.on_attempt, sleep=no_wait
+    ) as client:
+        followed = followed_pipelines(client, config, tokens)
+        task = asyncio.create_task(
+            run_service(
+                client,
+                config,
+                followed,
+                service,
+                metrics=metrics,
+                host="127.0.0.1",
+                port=0,
+                interval=interval,
+                duration=None,
+                grace=grace,
+                heartbeat=heartbeat,
+                group_by=config.serve.group_by,
+                say=say,
+                notifier_options=notifier_options,
+            )
+        )
+        try:
+            async with asyncio.timeout(10):
+                await asyncio.wait([task, listening], return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                raise AssertionError(f"the service ended at once: {task.result()}")
+            url = listening.result()
+            yield Served(url=url, metrics=metrics, task=task)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def until(check: Any, *, within: float = 15.0, step: float = 0.05) -> Any:
+    """Call the coroutine function ``check`` until it returns something true (bounded)."""
+    async with asyncio.timeout(within):
+        while True:
+            found = await check()
+            if found:
+                return found
+            await asyncio.sleep(step)
