@@ -15,8 +15,10 @@ import socket
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import attrs
+from aiohttp import web
 
 from pipestatus import Client
 from pipestatus.cli.config import load_config, resolve_tokens
@@ -191,3 +193,72 @@ async def until(check: Any, *, within: float = 15.0, step: float = 0.05) -> Any:
             if found:
                 return found
             await asyncio.sleep(step)
+
+
+@attrs.define
+class Received:
+    path: str
+    raw_query: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def body(self) -> Any:
+        return json.loads(self.raw)
+
+
+class Receiver:
+    """A chat server on 127.0.0.1: records what reaches it; ``/hang`` never answers until
+    released; ``/fail`` answers 500; ``/errcode`` answers 200 with a chat error code."""
+
+    def __init__(self) -> None:
+        self.got: list[Received] = []
+        self.arrived = asyncio.Condition()
+        self.release = asyncio.Event()
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        async with self.arrived:
+            self.got.append(
+                Received(
+                    path=request.path,
+                    raw_query=request.query_string,
+                    query=parse_qs(request.query_string, keep_blank_values=True),
+                    headers=dict(request.headers),
+                    raw=raw,
+                )
+            )
+            self.arrived.notify_all()
+        if request.path == "/hang":
+            await self.release.wait()
+        if request.path == "/fail":
+            return web.Response(status=500, text="no")
+        if request.path == "/errcode":
+            return web.json_response({"errcode": 310000, "errmsg": "sign not match"})
+        if request.path.startswith("/feishu"):
+            return web.json_response({"code": 0, "msg": "success"})
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    async def wait_for(self, path: str, count: int = 1) -> list[Received]:
+        async with asyncio.timeout(10), self.arrived:
+            await self.arrived.wait_for(
+                lambda: len([r for r in self.got if r.path == path]) >= count
+            )
+        return [r for r in self.got if r.path == path]
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("POST", "/{tail:.*}", self.handle)
+        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+
+    async def close(self) -> None:
+        self.release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from pipestatus.cli.records import pipeline_record
 from pipestatus.cli.text import iso
@@ -22,9 +22,16 @@ from pipestatus.serve.board import Board
 __all__ = ["dumps", "health_document", "runs_document"]
 
 
-def dumps(document: Mapping[str, Any]) -> bytes:
-    """``document`` as UTF-8 JSON."""
-    return json.dumps(document, ensure_ascii=False).encode("utf-8", "replace")
+#: Characters written as JSON escapes, so a document is inert even pasted into HTML (they can
+#: only occur inside JSON strings, where the escape means the same character).
+_INERT: Final = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def dumps(document: Mapping[str, Any], *, ascii_only: bool = False) -> bytes:
+    """``document`` as UTF-8 JSON (plain ASCII with ``ascii_only``), with ``<``, ``>`` and
+    ``&`` escaped."""
+    text = json.dumps(document, ensure_ascii=ascii_only, separators=(",", ":"))
+    return text.translate(_INERT).encode("utf-8", "replace")
 
 
 def runs_document(board: Board, now: datetime) -> dict[str, Any]:

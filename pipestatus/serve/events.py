@@ -17,10 +17,10 @@ written is sent once, as it is then, so a slow page never holds the watch back.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from pipestatus.serve.api import dumps
 from pipestatus.serve.board import Board, Entry
 
 __all__ = ["Subscriber", "format_event"]
@@ -32,8 +32,8 @@ def format_event(event: str, data: Mapping[str, Any], event_id: int | None = Non
     if event_id is not None:
         lines.append(f"id: {event_id}")
     lines.append(f"event: {event}")
-    lines.append("data: " + json.dumps(data, ensure_ascii=True, separators=(",", ":")))
-    return ("\n".join(lines) + "\n\n").encode("ascii")
+    head = "".join(line + "\n" for line in lines).encode("ascii")
+    return head + b"data: " + dumps(data, ascii_only=True) + b"\n\n"
 
 
 class Subscriber:

@@ -61,7 +61,7 @@ HEADLINES: Final[Mapping[str, str]] = {
     ChangeKind.ERROR: "cannot be read",
     ChangeKind.RECOVERED: "can be read again",
 }
-_MARKDOWN: Final = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+_MARKDOWN: Final = re.compile(r"([\\`*_{}\[\]()<>~])")
 
 
 @attrs.frozen(kw_only=True)
