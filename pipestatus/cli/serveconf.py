@@ -46,6 +46,7 @@ from pipestatus.cli.convert import (
     structure,
 )
 from pipestatus.model import ChangeKind
+from pipestatus.vendors._spec import OptionError
 
 __all__ = [
     "DEFAULT_KINDS",
@@ -94,12 +95,12 @@ CONVERTER.register_structure_hook(Kind, _kind)
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not 0 < value < float("inf"):
-        raise ValueError(f"{attribute.name} must be a positive number of seconds")
+        raise OptionError(attribute.name, "must be a positive number of seconds")
 
 
 def _retries(_: object, attribute: attrs.Attribute[int], value: int) -> None:
     if not 0 <= value <= 20:
-        raise ValueError(f"{attribute.name} must be in 0..20")
+        raise OptionError(attribute.name, "must be in 0..20")
 
 
 @attrs.frozen(kw_only=True)
