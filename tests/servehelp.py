@@ -13,6 +13,7 @@ import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -37,8 +38,19 @@ FIRST = list(REGISTRY.values())[-1]
 
 
 def a_run(number: int, status: str, *, ref: str = "main", stage: str = "build") -> SimRun:
-    job_status = status if status != "running" else "running"
-    return SimRun(number, status, [SimStage(stage, [SimJob("compile", job_status)])], ref=ref)
+    """A run of one stage and job in ``status``, started ``number`` minutes ago (finished a
+    minute later when terminal)."""
+    started = datetime.now(UTC) - timedelta(minutes=number + 1)
+    done = status not in ("running", "pending") and not status.startswith("raw:")
+    return SimRun(
+        number,
+        status,
+        [SimStage(stage, [SimJob("compile", status)])],
+        ref=ref,
+        started_at=None if status == "pending" else started,
+        finished_at=started + timedelta(minutes=1, seconds=7 * number) if done else None,
+        created_at=started,
+    )
 
 
 @attrs.define
