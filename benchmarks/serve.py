@@ -214,8 +214,6 @@ async def bench(
                     for path, (seconds, size) in faces.items()
                 )
             )
-            served = len(server.requests) if hasattr(server, "requests") else 0
-            print(f"(the simulated server answered {served} requests in this process)")
     finally:
         proc.terminate()
         await proc.wait()
