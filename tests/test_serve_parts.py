@@ -10,6 +10,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from clihelp import cli_env, run_cli
@@ -299,3 +300,36 @@ async def test_the_watcher_names_overdue_targets() -> None:
                 assert watcher.overdue(0.0) == {stuck}
                 assert watcher.overdue(3600.0) == frozenset()
         hang.release()
+
+
+def test_serve_binds_loopback_by_default() -> None:
+    """Without --listen, serve listens on 127.0.0.1:8080 only."""
+    from pipestatus.cli.commands import build_parser
+    from pipestatus.cli.commands.serve import DEFAULT_LISTEN
+
+    args = build_parser().parse_args(["serve"])
+    assert args.listen is None
+    assert DEFAULT_LISTEN == ("127.0.0.1", 8080)
+
+
+async def test_serve_runs_until_sigterm_and_exits_0(tmp_path: Path) -> None:
+    """`pipestatus serve` prints where it serves, answers, and ends on SIGTERM with 0."""
+    from clihelp import start
+
+    async with VendorServer(token=TOKEN) as server:
+        fleet = add_fleet(server, 1)
+        path = tmp_path / "c.toml"
+        path.write_text(fleet_toml(fleet), encoding="utf-8")
+        proc = await start(
+            "serve", "-c", str(path), "--listen", "127.0.0.1:0", env=cli_env(**{ENV: TOKEN})
+        )
+        assert proc.stdout is not None
+        async with asyncio.timeout(30):
+            line = (await proc.stdout.readline()).decode().strip()
+        assert line.startswith("serving http://127.0.0.1:")
+        url = line.removeprefix("serving ").rstrip("/")
+        async with aiohttp.ClientSession() as session, session.get(url + "/healthz") as response:
+            assert response.status == 200
+        proc.terminate()
+        async with asyncio.timeout(30):
+            assert await proc.wait() == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Final
 
 from pipestatus.cli.args import (
     client_options,
@@ -21,7 +22,10 @@ from pipestatus.cli.runtime import EXIT_OK, EXIT_USAGE, load, run
 from pipestatus.cli.screen import out, say_problems
 from pipestatus.cli.serveconf import Service, resolve_service
 
-__all__ = ["define", "handler", "open_store"]
+__all__ = ["DEFAULT_LISTEN", "define", "handler", "open_store"]
+
+#: Where ``serve`` listens without ``--listen``: loopback only, safe by default.
+DEFAULT_LISTEN: Final = ("127.0.0.1", 8080)
 
 DESCRIPTION = """\
 Serve every configured pipeline from one watch: an HTML dashboard at / that updates live
@@ -52,7 +56,6 @@ def define(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--listen",
         type=host_port,
-        default=("127.0.0.1", 8080),
         metavar="HOST:PORT",
         help="where to serve (port 0: any free port; default 127.0.0.1:8080)",
     )
@@ -112,7 +115,7 @@ async def _serve(
         timeout=args.request_timeout, retries=args.retries, on_attempt=metrics.on_attempt
     ) as client:
         followed = followed_pipelines(client, config, tokens)
-        host, port = args.listen
+        host, port = args.listen or DEFAULT_LISTEN
         problems = await run_service(
             client,
             config,
