@@ -14,12 +14,15 @@ import json
 import socket
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import aiohttp
 import attrs
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 
 from pipestatus import Client
 from pipestatus.cli.config import load_config, resolve_tokens
@@ -274,3 +277,94 @@ class Receiver:
         self.release.set()
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+# --- reading the service -----------------------------------------------------------------
+
+
+class Rows(HTMLParser):
+    """The page's pipeline rows: data-key -> {status, name, and each cell's text}."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.rows: dict[str, dict[str, str]] = {}
+        self._row: dict[str, str] | None = None
+        self._field: str | None = None
+        self.tags: list[str] = []
+        self.scripts: list[str] = []
+        self.hrefs: list[str] = []
+        self.notes: dict[str, list[str]] = {}
+        self._note: str | None = None
+        self._li = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        self.tags.append(tag)
+        if tag == "script":
+            self.scripts.append(found.get("src") or "")
+        if tag == "a" and found.get("href"):
+            self.hrefs.append(found["href"] or "")
+        if tag == "tr" and found.get("data-key"):
+            self._row = {"status": found["data-status"] or "", "name": found["data-name"] or ""}
+            self.rows[found["data-key"] or ""] = self._row
+        if tag == "td" and self._row is not None:
+            self._field = found.get("data-field")
+            self._row[self._field or ""] = ""
+        if tag == "div" and found.get("id") in ("accounts-down", "sinks-failing"):
+            self._note = found["id"]
+            self.notes[self._note or ""] = []
+        if tag == "li" and self._note is not None:
+            self._li = True
+            self.notes[self._note].append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td":
+            self._field = None
+        if tag == "tr":
+            self._row = None
+        if tag == "div":
+            self._note = None
+        if tag == "li":
+            self._li = False
+
+    def handle_data(self, data: str) -> None:
+        if self._row is not None and self._field is not None:
+            self._row[self._field] += data
+        if self._li and self._note is not None:
+            self.notes[self._note][-1] += data
+
+
+def page_rows(html: str) -> Rows:
+    parser = Rows()
+    parser.feed(html)
+    return parser
+
+
+async def get(url: str, **kwargs: Any) -> tuple[int, str, dict[str, str]]:
+    """Status, text and headers (a repeated header's values joined with ", ")."""
+    async with aiohttp.ClientSession() as session, session.get(url, **kwargs) as response:
+        headers = {k: ", ".join(response.headers.getall(k)) for k in response.headers}
+        return response.status, await response.text(), headers
+
+
+async def read_all(url: str, count: int) -> dict[str, dict[str, str]]:
+    """The page's rows once none of its ``count`` pipelines is still being read."""
+
+    async def check() -> dict[str, dict[str, str]] | None:
+        _, html, _ = await get(url + "/")
+        rows = page_rows(html).rows
+        ready = len(rows) >= count and all(r["status"] != "reading" for r in rows.values())
+        return rows if ready else None
+
+    found: dict[str, dict[str, str]] = await until(check)
+    return found
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pipestatus.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def metric_families(text: str) -> dict[str, Any]:
+    return {family.name: family for family in text_string_to_metric_families(text)}

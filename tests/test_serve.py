@@ -12,25 +12,27 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from servehelp import (
     ENV,
     FIRST,
     TOKEN,
     Fleet,
-    Receiver,
     a_run,
     add_fleet,
     closed_port,
     fleet_toml,
+    get,
+    metric_families,
+    page_rows,
+    read_all,
     serving,
     until,
+    write,
 )
 
 from pipestatus.testing import VendorServer
@@ -39,94 +41,10 @@ from pipestatus.vendors import REGISTRY
 PER_VENDOR = 3
 
 
-class Rows(HTMLParser):
-    """The page's pipeline rows: data-key -> {status, name, and each cell's text}."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.rows: dict[str, dict[str, str]] = {}
-        self._row: dict[str, str] | None = None
-        self._field: str | None = None
-        self.tags: list[str] = []
-        self.scripts: list[str] = []
-        self.hrefs: list[str] = []
-        self.notes: dict[str, list[str]] = {}
-        self._note: str | None = None
-        self._li = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        self.tags.append(tag)
-        if tag == "script":
-            self.scripts.append(found.get("src") or "")
-        if tag == "a" and found.get("href"):
-            self.hrefs.append(found["href"] or "")
-        if tag == "tr" and found.get("data-key"):
-            self._row = {"status": found["data-status"] or "", "name": found["data-name"] or ""}
-            self.rows[found["data-key"] or ""] = self._row
-        if tag == "td" and self._row is not None:
-            self._field = found.get("data-field")
-            self._row[self._field or ""] = ""
-        if tag == "div" and found.get("id") in ("accounts-down", "sinks-failing"):
-            self._note = found["id"]
-            self.notes[self._note or ""] = []
-        if tag == "li" and self._note is not None:
-            self._li = True
-            self.notes[self._note].append("")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "td":
-            self._field = None
-        if tag == "tr":
-            self._row = None
-        if tag == "div":
-            self._note = None
-        if tag == "li":
-            self._li = False
-
-    def handle_data(self, data: str) -> None:
-        if self._row is not None and self._field is not None:
-            self._row[self._field] += data
-        if self._li and self._note is not None:
-            self.notes[self._note][-1] += data
-
-
-def page_rows(html: str) -> Rows:
-    parser = Rows()
-    parser.feed(html)
-    return parser
-
-
 @pytest.fixture
 async def fleet() -> AsyncIterator[Fleet]:
     async with VendorServer(token=TOKEN) as server:
         yield add_fleet(server, PER_VENDOR)
-
-
-async def get(url: str, **kwargs: Any) -> tuple[int, str, dict[str, str]]:
-    """Status, text and headers (a repeated header's values joined with ", ")."""
-    async with aiohttp.ClientSession() as session, session.get(url, **kwargs) as response:
-        headers = {k: ", ".join(response.headers.getall(k)) for k in response.headers}
-        return response.status, await response.text(), headers
-
-
-async def read_all(url: str, count: int) -> dict[str, dict[str, str]]:
-    """The page's rows once none of its ``count`` pipelines is still being read."""
-
-    async def check() -> dict[str, dict[str, str]] | None:
-        _, html, _ = await get(url + "/")
-        rows = page_rows(html).rows
-        ready = len(rows) >= count and all(r["status"] != "reading" for r in rows.values())
-        return rows if ready else None
-
-    found: dict[str, dict[str, str]] = await until(check)
-    return found
-
-
-def write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "pipestatus.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 async def test_the_page_lists_every_pipeline_with_its_status(fleet: Fleet, tmp_path: Path) -> None:
@@ -166,10 +84,6 @@ async def test_tags_group_the_page(fleet: Fleet, tmp_path: Path) -> None:
     assert ">untagged</h2>" in html
 
 
-def _families(text: str) -> dict[str, Any]:
-    return {family.name: family for family in text_string_to_metric_families(text)}
-
-
 async def test_metrics_parse_and_pass_promtool(fleet: Fleet, tmp_path: Path) -> None:
     """/metrics parses with prometheus-client's parser, passes `promtool check metrics`, and
     has one status series per status, 1 for each pipeline's current one."""
@@ -180,7 +94,7 @@ async def test_metrics_parse_and_pass_promtool(fleet: Fleet, tmp_path: Path) -> 
         status, text, headers = await get(served.url + "/metrics")
     assert status == 200
     assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    families = _families(text)
+    families = metric_families(text)
     current = {
         sample.labels["pipeline"]: sample.labels["status"]
         for sample in families["pipestatus_pipeline_status"].samples
@@ -210,7 +124,7 @@ async def test_retries_and_429s_are_counted(fleet: Fleet, tmp_path: Path) -> Non
     async with serving(write(tmp_path, fleet_toml(fleet)), retries=2) as served:
         await read_all(served.url, len(fleet.expected))
         _, text, _ = await get(served.url + "/metrics")
-    families = _families(text)
+    families = metric_families(text)
 
     def value(name: str, **labels: str) -> float:
         return sum(
@@ -253,7 +167,7 @@ async def test_a_down_account_is_marked_and_the_rest_served(fleet: Fleet, tmp_pa
     shown = {row["name"]: row["status"] for row in rows.values()}
     assert shown == {**fleet.expected, "lost": "error"}
     assert any(line.startswith("down:") for line in page_rows(html).notes["accounts-down"])
-    families = _families(text)
+    families = metric_families(text)
     up = {s.labels["account"]: s.value for s in families["pipestatus_account_up"].samples}
     assert up["down"] == 0
     assert up[FIRST.key] == 1
@@ -288,7 +202,7 @@ async def test_a_hanging_poll_is_stale_on_the_page_and_in_metrics(
             hang.release()
             hang.remove()
     assert [p["name"] for p in stale] == ["flip"]
-    assert _families(text)["pipestatus_targets_overdue"].samples[0].value >= 1
+    assert metric_families(text)["pipestatus_targets_overdue"].samples[0].value >= 1
 
 
 async def test_events_carry_a_change_without_a_reload(fleet: Fleet, tmp_path: Path) -> None:
@@ -402,142 +316,3 @@ async def test_every_path_wants_the_token(fleet: Fleet, tmp_path: Path) -> None:
     for body in bodies:
         assert SERVE_TOKEN not in body
         assert TOKEN not in body
-
-
-async def test_a_broken_run_is_announced_once_and_a_failing_sink_shown(
-    fleet: Fleet, tmp_path: Path
-) -> None:
-    """When the flip pipeline breaks, the webhook sink gets one "broke" message; a sink that
-    keeps failing is named on the page, on /healthz and in /metrics, and the watch goes on."""
-    receiver = Receiver()
-    await receiver.start()
-    try:
-        extra = f"""
-[notify.sinks.hook]
-kind = "webhook"
-url = "{receiver.url}/hook"
-
-[notify.sinks.broken]
-kind = "slack"
-url_env = "BROKEN_HOOK"
-retries = 0
-
-[[notify.rules]]
-sinks = ["hook", "broken"]
-pipelines = ["flip"]
-"""
-        environ = {"BROKEN_HOOK": f"{receiver.url}/fail"}
-        config = write(tmp_path, fleet_toml(fleet, extra=extra))
-        async with serving(config, environ) as served:
-            await read_all(served.url, len(fleet.expected))
-            fleet.flip.run = a_run(2, "failed")
-            (got,) = await receiver.wait_for("/hook")
-            await receiver.wait_for("/fail")
-
-            async def failing_shown() -> str | None:
-                _, html, _ = await get(served.url + "/")
-                return html if page_rows(html).notes.get("sinks-failing") else None
-
-            html = await until(failing_shown)
-            _, text, _ = await get(served.url + "/metrics")
-            _, health, _ = await get(served.url + "/healthz")
-            fleet.flip.run = a_run(3, "success")
-            rows = await until(lambda: _status_of(served.url, "flip", "success"), within=15)
-    finally:
-        await receiver.close()
-    assert got.body["kind"] == "broke"
-    assert got.body["name"] == "flip"
-    assert len([r for r in receiver.got if r.path == "/hook"]) >= 1
-    assert page_rows(html).notes["sinks-failing"] == ["broken (slack): HTTP 500"]
-    assert json.loads(health)["sinks_failing"] == ["broken (slack): HTTP 500"]
-    families = _families(text)
-    sink_up = {
-        s.labels["sink"]: s.value for s in families["pipestatus_notification_sink_up"].samples
-    }
-    assert sink_up == {"hook": 1.0, "broken": 0.0}
-    counts = {
-        (s.labels["sink"], s.labels["outcome"]): s.value
-        for s in families["pipestatus_notifications"].samples
-    }
-    assert counts[("hook", "sent")] == 1
-    assert counts[("broken", "failed")] == 1
-    assert rows
-    assert receiver.url not in html  # a sink's address is never shown
-
-
-async def _status_of(url: str, name: str, status: str) -> bool:
-    _, body, _ = await get(url + "/api/v1/runs")
-    return any(p["name"] == name and p["status"] == status for p in json.loads(body)["pipelines"])
-
-
-#: Hostile text: markup, quotes, an ESC sequence, CR LF, a C1 control, a bidi override and a
-#: lone surrogate (only a vendor's JSON can carry that one; TOML cannot).
-MARKUP = '<script>alert("x")</script><img src=x onerror=alert(1)>\'&'
-HOSTILE = MARKUP + "\x1b]0;pwned\x07\x1b[2J\r\nFORGED\x9b31m\u202eevil"
-
-
-async def test_hostile_strings_are_escaped_on_every_face(fleet: Fleet, tmp_path: Path) -> None:
-    """Markup, quotes, control characters and lone surrogates from the vendor (a branch, a
-    stage, a status word) and from the file (a name) are text on the page, in the events, in
-    a valid CCTray XML feed, in valid JSON and in metrics promtool accepts."""
-    # The simulator's payloads are UTF-8 text, which cannot hold a lone surrogate: the run
-    # carries the rest, an error body (JSON escapes, as a vendor may send) all of it.
-    fleet.flip.run = a_run(7, "raw:" + MARKUP, ref=HOSTILE, stage=HOSTILE)
-    escaped = json.dumps(HOSTILE + "\ud800")  # ASCII, with \u001b, \u009b and \ud800 escapes
-    keys = ("errorCode", "errorMessage", "error_code", "error_msg", "code", "message")
-    body = ("{" + ", ".join(f'"{key}": {escaped}' for key in keys) + "}").encode()
-    fleet.server.fault(vendor=FIRST.key, pipeline=FIRST.demo.ids(1)[-1], status=403, body=body)
-    fleet.expected[f"{FIRST.key}-1"] = "error"
-    name = "flip " + HOSTILE
-    config = write(tmp_path, fleet_toml(fleet, names={"flip": name}))
-    async with serving(config) as served:
-        rows = await read_all(served.url, len(fleet.expected))
-        _, html, _ = await get(served.url + "/")
-        async with aiohttp.ClientSession() as session:
-            async with session.get(served.url + "/api/v1/runs") as response:
-                api = await response.read()
-            async with session.get(served.url + "/cctray.xml") as response:
-                feed = await response.read()
-            async with session.get(served.url + "/metrics") as response:
-                metrics = await response.text()
-            async with session.get(served.url + "/events") as response:
-                stream = b""
-                async with asyncio.timeout(10):
-                    while b'"raw_status"' not in stream or b"#7" not in stream:
-                        stream += await response.content.readany()
-    for text in (html, api.decode("utf-8"), feed.decode("utf-8"), stream.decode("ascii")):
-        assert "<script>" not in text
-        assert "<img" not in text
-        assert "\x1b" not in text
-        assert "\r" not in text
-    flip = next(row for row in rows.values() if row["name"].startswith("flip"))
-    assert flip["name"].startswith('flip <script>alert("x")</script>')  # shown as text
-    assert flip["branch"].startswith(MARKUP)
-    assert "\x1b" not in flip["branch"]
-    assert flip["status"] == "pending"  # an unknown word: kept raw, read as pending
-    document = json.loads(api)  # valid JSON, valid UTF-8
-    record = next(p for p in document["pipelines"] if p["name"].startswith("flip"))
-    assert record["raw_status"] == MARKUP
-    broken = next(p for p in document["pipelines"] if p["name"] == f"{FIRST.key}-1")
-    assert "pwned" in broken["error"]["message"]
-    assert "\ud800" not in broken["error"]["message"]
-    assert "\x1b" not in broken["error"]["message"]
-    root = ET.fromstring(feed)  # noqa: S314 - our own feed; valid XML despite the controls
-    assert any(p.attrib["name"].startswith("flip <script>") for p in root)
-    events = [
-        json.loads(line.removeprefix(b"data: "))
-        for line in stream.split(b"\n")
-        if line.startswith(b'data: {"key"')
-    ]
-    assert any(e["stage"].startswith(MARKUP) for e in events)
-    families = _families(metrics)
-    assert any(
-        s.labels["pipeline"].startswith("flip <script>")
-        for s in families["pipestatus_pipeline_up"].samples
-    )
-    promtool = shutil.which("promtool")
-    assert promtool is not None
-    checked = subprocess.run(  # noqa: ASYNC221, S603 - promtool on the text just scraped
-        [promtool, "check", "metrics"], input=metrics, capture_output=True, text=True, check=False
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
