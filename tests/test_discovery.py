@@ -85,7 +85,8 @@ async def test_v5_pipelines_reads_every_page_once(server: VendorServer, client: 
     assert isinstance(first, Pipeline)
     assert (first.vendor, first.id, first.name) == ("codearts_pipeline", "p000", "svc-000")
     assert first.target == pipe.target("p000")
-    assert first.latest is not None and first.latest.status is Status.SUCCESS
+    assert first.latest is not None
+    assert first.latest.status is Status.SUCCESS
     assert next(p for p in found if p.id == "never").latest is None
 
 
@@ -365,7 +366,8 @@ async def test_watch_of_a_scope_sees_created_and_removed(server: VendorServer) -
         (pipe.target("hist"), ChangeKind.REMOVED),
     }
     removed = next(c for c in later if c.kind is ChangeKind.REMOVED)
-    assert isinstance(removed.previous, Run) and isinstance(removed.current, NotFoundError)
+    assert isinstance(removed.previous, Run)
+    assert isinstance(removed.current, NotFoundError)
     assert not [r for r in server.requests if r.path.endswith("/status")]
 
 
@@ -398,7 +400,8 @@ async def test_watch_names_the_failed_job_of_a_v5_run_once(server: VendorServer)
                         pass
     assert [c.kind for c in changes] == [ChangeKind.FIRST, ChangeKind.FINISHED]
     run = changes[1].run
-    assert run is not None and run.status is Status.FAILED
+    assert run is not None
+    assert run.status is Status.FAILED
     assert [j.name for j in run.jobs if j.status is Status.FAILED] == ["unit"]
     details = [r for r in server.requests if r.path.endswith("/pipeline-runs/detail")]
     assert len(details) == 1
@@ -415,7 +418,8 @@ async def test_yunxiao_429_reset_at_in_the_body(server: VendorServer) -> None:
         flow = client.yunxiao(server.url, token=TOKEN, organization_id="org")
         with pytest.raises(RateLimitedError) as caught:
             await flow.latest_run("900")
-    assert caught.value.retry_after is not None and 100 < caught.value.retry_after <= 120
+    assert caught.value.retry_after is not None
+    assert 100 < caught.value.retry_after <= 120
     assert server.request_count == 1  # past max_retry_wait: not waited out
 
 
