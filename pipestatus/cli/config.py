@@ -24,6 +24,7 @@ Secrets never live in the file: an account names the environment variables that 
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -54,6 +55,8 @@ __all__ = [
     "Followed",
     "Pipeline",
     "Secret",
+    "account_adapters",
+    "discover_targets",
     "follow_targets",
     "load_config",
     "parse_config",
@@ -97,6 +100,9 @@ class Account:
     region: str | None = None
     auth: str = "token"
     credentials: CredentialKeys | None = None
+    #: ``pipelines = "*"`` (or a glob): follow every pipeline of the account whose name
+    #: matches, found by listing them (for vendors that list: ``adapter.discovers``).
+    pipelines: str | None = None
 
     @property
     def spec(self) -> VendorSpec[Any, Any]:
@@ -185,6 +191,7 @@ def resolve_tokens(config: Config, environ: Mapping[str, str]) -> dict[str, Secr
     Only the accounts that some pipeline uses are read.
     """
     used = {pipeline.account for pipeline in config.pipelines}
+    used |= {name for name, account in config.accounts.items() if account.pipelines is not None}
     secrets: dict[str, Secret] = {}
     for name, account in config.accounts.items():
         if name not in used or account.credentials is None:
@@ -212,10 +219,11 @@ class Followed:
     page: str | None = None
 
 
-def follow_targets(client: Client, config: Config, tokens: Mapping[str, Secret]) -> list[Followed]:
-    """Each configured pipeline with its target, made by an adapter per account on ``client``
-    (no request is sent). A region the vendor does not know, or IDs it refuses, raise
-    ``ConfigError`` naming the key or the entry."""
+def account_adapters(
+    client: Client, config: Config, tokens: Mapping[str, Secret]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """An adapter on ``client`` for each account whose credentials were read, and each one's
+    home URL (no request is sent); a region the vendor does not know raises ``ConfigError``."""
     adapters: dict[str, Any] = {}
     homes: dict[str, str] = {}
     for name, account in config.accounts.items():
@@ -231,6 +239,15 @@ def follow_targets(client: Client, config: Config, tokens: Mapping[str, Secret])
             adapters[name] = client._connect(spec, homes[name], auth, account.options)
         except ValueError as exc:
             raise ConfigError(f"{config.source}: accounts.{name}: {exc}") from None
+    return adapters, homes
+
+
+def follow_targets(client: Client, config: Config, tokens: Mapping[str, Secret]) -> list[Followed]:
+    """Each configured pipeline with its target, made by an adapter per account on ``client``
+    (no request is sent). A region the vendor does not know, or IDs it refuses, raise
+    ``ConfigError`` naming the key or the entry. (Pipelines an account follows by a glob are
+    found by :func:`discover_targets`.)"""
+    adapters, homes = account_adapters(client, config, tokens)
     out = []
     for pipeline in config.pipelines:
         account = config.accounts[pipeline.account]
@@ -249,6 +266,62 @@ def follow_targets(client: Client, config: Config, tokens: Mapping[str, Secret])
                 page=pipeline.url,
             )
         )
+    return out
+
+
+async def discover_targets(
+    client: Client,
+    config: Config,
+    tokens: Mapping[str, Secret],
+    named: Sequence[Followed] = (),
+) -> list[Followed]:
+    """The pipelines of every account with ``pipelines = "GLOB"``, found by listing them
+    (one listing per account, all at once), in listing order; those already ``named`` in
+    ``[[pipelines]]`` are left out. A pipeline's label is its name (``account/id`` when it has
+    none, or when another pipeline has that label). An account whose listing fails raises
+    ``ConfigError`` naming it."""
+    adapters, homes = account_adapters(client, config, tokens)
+    globbed = [
+        (name, account)
+        for name, account in config.accounts.items()
+        if account.pipelines is not None and name in adapters
+    ]
+
+    async def listing(name: str, account: Account) -> list[Any] | PipestatusError:
+        try:
+            glob = account.pipelines
+            return list(await adapters[name].pipelines(None if glob == "*" else glob))
+        except PipestatusError as exc:
+            return exc
+
+    found = await asyncio.gather(*(listing(name, account) for name, account in globbed))
+    known = {item.target for item in named}
+    labels = {item.label for item in named}
+    out: list[Followed] = []
+    for (name, account), pipelines in zip(globbed, found, strict=True):
+        if isinstance(pipelines, PipestatusError):
+            raise ConfigError(
+                f"{config.source}: accounts.{name}.pipelines: cannot list the pipelines of "
+                f"{homes[name]}: {pipelines}"
+            )
+        for pipeline in pipelines:
+            if pipeline.target in known:
+                continue
+            known.add(pipeline.target)
+            label = pipeline.name or f"{name}/{pipeline.id}"
+            if label in labels:
+                label = f"{name}/{pipeline.id}"
+            labels.add(label)
+            out.append(
+                Followed(
+                    label=label,
+                    account=name,
+                    vendor=account.vendor,
+                    ids=tuple(zip(account.spec.id_names, pipeline.target.ids, strict=True)),
+                    target=pipeline.target,
+                    home=homes[name],
+                )
+            )
     return out
 
 
@@ -293,8 +366,14 @@ def _parse(data: Mapping[str, object], source: str) -> Config:
         raise Problem("accounts", "missing: add at least one [accounts.NAME] table")
     accounts = {name: _account(name, raw) for name, raw in raw_accounts.items()}
     raw_pipelines = data.get("pipelines")
-    if not isinstance(raw_pipelines, list) or not raw_pipelines:
-        raise Problem("pipelines", "missing: add at least one [[pipelines]] entry")
+    globbing = any(account.pipelines is not None for account in accounts.values())
+    if globbing and raw_pipelines is None:
+        raw_pipelines = []
+    elif not isinstance(raw_pipelines, list) or not raw_pipelines:
+        raise Problem(
+            "pipelines",
+            'missing: add at least one [[pipelines]] entry (or pipelines = "*" on an account)',
+        )
     pipelines: list[Pipeline] = []
     seen_ids: dict[tuple[str, tuple[str, ...]], int] = {}
     seen_labels: dict[str, int] = {}
@@ -349,8 +428,10 @@ def _account(name: str, raw: object) -> Account:
     scheme = _scheme(table, spec, where)
     scheme_keys = frozenset(field.name for field in attrs.fields(SCHEMES[scheme]))
     place = _place(table, spec, where)
+    follows = _follows(table, spec, where)
     common = {place, *(("auth",) if "auth" in table else ())}
-    allowed = frozenset(common) | scheme_keys | option_keys | {"vendor"}
+    allowed_extra = {"pipelines"} if follows is not None else set()
+    allowed = frozenset(common) | scheme_keys | option_keys | {"vendor"} | allowed_extra
     _no_other_scheme(table, allowed, spec, scheme, where)
     _no_unknown_keys(table, allowed, where, vendor)
     keys = structure({k: v for k, v in table.items() if k in common}, AccountKeys, where)
@@ -367,7 +448,20 @@ def _account(name: str, raw: object) -> Account:
         auth=scheme,
         credentials=credentials,
         options=options,
+        pipelines=follows,
     )
+
+
+def _follows(table: Mapping[str, object], spec: VendorSpec[Any, Any], where: str) -> str | None:
+    """The account's ``pipelines = "GLOB"`` (``"*"``: all), for a vendor that lists them."""
+    if "pipelines" not in table:
+        return None
+    if not spec.adapter.discovers:
+        raise Problem(
+            f"{where}.pipelines",
+            f"{spec.key} cannot list its pipelines: name them in [[pipelines]] entries",
+        )
+    return structure(table["pipelines"], str, f"{where}.pipelines")
 
 
 def _scheme(table: Mapping[str, object], spec: VendorSpec[Any, Any], where: str) -> str:

@@ -9,7 +9,18 @@ from types import ModuleType
 from typing import Final
 
 from pipestatus._version import __version__
-from pipestatus.cli.commands import cctray, completion, demo, init, status, view, wait, watch
+from pipestatus.cli.commands import (
+    cctray,
+    completion,
+    demo,
+    init,
+    log,
+    runs,
+    status,
+    view,
+    wait,
+    watch,
+)
 
 __all__ = ["COMMANDS", "build_parser"]
 
@@ -17,6 +28,8 @@ __all__ = ["COMMANDS", "build_parser"]
 COMMANDS: Final[tuple[ModuleType, ...]] = (
     status,
     view,
+    runs,
+    log,
     wait,
     watch,
     cctray,

@@ -99,7 +99,7 @@ async def _watch(args: argparse.Namespace, config: Config, tokens: Mapping[str, 
         return setup_problems(config, followed, first)
 
     async with make_client(args) as client:
-        followed = followed_pipelines(client, config, tokens)
+        followed = await followed_pipelines(client, config, tokens)
         live = None
         if args.live and can_redraw(sys.stdout):
             console = make_console(sys.stdout, color=args.color)
