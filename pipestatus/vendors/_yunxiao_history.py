@@ -36,6 +36,8 @@ from pipestatus.vendors._tail import Tail
 
 __all__ = [
     "PAGE_SIZE",
+    "parse_pipelines",
+    "parse_runs",
     "RUN_FILTERS",
     "OrganizationReads",
     "reset_after",
@@ -133,6 +135,25 @@ def to_run_item(
         finished_at=read_time(wire.end_time, vendor, "endTime"),
         trigger=None if mode is None else modes.get(mode, str(mode)),
     )
+
+
+def parse_runs(
+    payload: object,
+    pipeline_id: str,
+    structurer: Structurer[WireRunItem],
+    table: StatusTable,
+    modes: dict[int, str],
+) -> list[Run | ResponseError]:
+    """A decoded run-list page -> each run (without stages), or the ``ResponseError`` of an
+    item that could not be read."""
+    vendor = table.vendor
+    out: list[Run | ResponseError] = []
+    for index, item in enumerate(_array(payload, "run list", vendor)):
+        try:
+            out.append(to_run_item(structurer(item), pipeline_id, table, modes))
+        except ResponseError as exc:
+            out.append(_at(exc, index, vendor))
+    return out
 
 
 def reset_after(body: bytes, *, now: datetime | None = None) -> float | None:
@@ -269,13 +290,11 @@ class OrganizationReads:
                 f"{self._prefix}{segment(pid)}/runs",
                 params={**params, "page": page},
             )
-            items = decode(response.json(), lambda p: _array(p, "run list", vendor), vendor=vendor)
-            runs: list[Run | ResponseError] = []
-            for index, item in enumerate(items):
-                try:
-                    runs.append(to_run_item(structurer(item), pid, table, modes))
-                except ResponseError as exc:
-                    runs.append(_at(exc, index, vendor))
+            runs = decode(
+                response.json(),
+                lambda p: parse_runs(p, pid, structurer, table, modes),
+                vendor=vendor,
+            )
             keys = [
                 r.run_id if isinstance(r, Run) else f"bad-{page}-{i}" for i, r in enumerate(runs)
             ]

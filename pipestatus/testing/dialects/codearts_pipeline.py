@@ -18,6 +18,9 @@ or an AK/SK signature (checked by the Huawei cloud of :mod:`._huawei`, which als
 The lists misbehave on demand (``VendorServer.paging``: a repeated page, a lying total, an
 empty page, a step log that never moves on).
 
+(Past 500 lines: the five routes share the rendering of one run, its IDs and times; split the
+handlers from the payload builders when another endpoint comes.)
+
 Its words differ by level (:data:`V5_RUN_STATUS`, :data:`V5_STAGE_STATUS`): a queued run is
 ``QUEUED`` but a stage not started yet ``INIT``; a skipped run is ``IGNORED``. v5 has no timeout
 word, so a timed-out run reads ``FAILED``. Its error bodies are invented in Huawei's shape.
