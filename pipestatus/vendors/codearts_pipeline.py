@@ -460,6 +460,7 @@ vendor = "codearts_pipeline"
 region = "cn-north-4"   # or the host itself:
 # endpoint = "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com"
 project_id = "0123456789abcdef0123456789abcdef"
+# pipelines = "*"   # follow every pipeline of the project (or a glob: "release-*")
 auth = "iam"
 user = "ci-reader"                # the IAM user, its account (domain) and the token's project
 domain = "my-account"

@@ -348,6 +348,7 @@ vendor = "yunxiao"
 endpoint = "https://openapi-rdc.aliyuncs.com"
 organization_id = "60d54f3daccf2bbd6659f3ad"
 # region_edition = false
+# pipelines = "*"   # follow every pipeline of the organization (or a glob: "app-*")
 token_env = "YUNXIAO_TOKEN"
 """,
     example_pipeline="""\
