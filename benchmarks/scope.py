@@ -17,8 +17,11 @@ Printed: per side, the HTTP requests one ``client.poll`` sent (counted with an a
 ``TraceConfig``) against the goal (the scope: one per page of ``LIST_PAGE``; the batch:
 ``ceil(N / BATCH_SIZE)``), the median wall time (each repetition in brackets), this process's
 CPU time, and the runs returned; then whether both sides read the same status for every
-pipeline. Each repetition opens a fresh client. Exit status 0; 1 if the sides disagree, the
-counts miss their goal, or a request fails.
+pipeline. (The scope asks for its pages in waves of ``LIST_WAVE`` once the first page gave the
+total; the batch sends all its calls at once. On loopback the simulator's CPU sets both wall
+times; against a vendor with real round trips the waves are what keeps a 100-page list from
+costing 100 round trips.) Each repetition opens a fresh client. Exit status 0; 1 if the sides
+disagree, the counts miss their goal, or a request fails.
 """
 
 from __future__ import annotations

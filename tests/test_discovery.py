@@ -238,14 +238,15 @@ async def test_yunxiao_log_tail(server: VendorServer, client: Client) -> None:
 @pytest.mark.parametrize(
     ("quirks", "match", "requests"),
     [
-        pytest.param({"repeat_page": 1}, "same page again", 2, id="repeated-page"),
-        pytest.param({"empty_page": 1, "total_delta": 0}, "ended early", 2, id="empty-middle"),
+        pytest.param({"repeat_page": 1}, "same page again", 3, id="repeated-page"),
+        pytest.param({"empty_page": 1, "total_delta": 0}, "ended early", 3, id="empty-middle"),
     ],
 )
 async def test_v5_list_paging_failures(
     server: VendorServer, client: Client, quirks: dict[str, int], match: str, requests: int
 ) -> None:
-    """A repeated page or a hole in the middle: a ResponseError in bounded requests."""
+    """A repeated page or a hole in the middle: a ResponseError in bounded requests (the
+    first page, then the two its total announces, asked for at once)."""
     server.paging("codearts_pipeline", **quirks)
     pipe = client.codearts_pipeline(server.url, project_id="proj", token=TOKEN)
     with pytest.raises(ResponseError, match=match):
@@ -257,14 +258,14 @@ async def test_v5_list_paging_failures(
     ("delta", "items", "requests"),
     [
         pytest.param(-200, 100, 1, id="low-stops-at-the-total"),
-        pytest.param(500, 252, 3, id="high-stops-at-the-short-page"),
+        pytest.param(500, 252, 8, id="high-stops-at-the-short-page"),
     ],
 )
 async def test_v5_list_lying_total_ends_with_items_read(
     server: VendorServer, client: Client, delta: int, items: int, requests: int
 ) -> None:
     """A total that lies ends the list with the items read: low, at that total; high, at the
-    short page."""
+    short page (after one wave of the pages it announced: 1 + 7 requests for 752 claimed)."""
     server.paging("codearts_pipeline", total_delta=delta)
     pipe = client.codearts_pipeline(server.url, project_id="proj", token=TOKEN)
     assert len(await pipe.pipelines()) == items

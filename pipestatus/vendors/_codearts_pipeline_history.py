@@ -7,10 +7,11 @@ every pager follows the one rule of :mod:`._paging`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
 from pipestatus._sansio import Endpoint, Sender
 from pipestatus.errors import NotFoundError, PipestatusError, ResponseError
@@ -19,6 +20,7 @@ from pipestatus.status import Status, StatusTable
 from pipestatus.vendors._base import decode, glob_literal, segment, string_id
 from pipestatus.vendors._codearts_pipeline_detail import (
     Listed,
+    Page,
     job_steps,
     parse_detail,
     parse_log_chunk,
@@ -28,12 +30,15 @@ from pipestatus.vendors._codearts_pipeline_detail import (
 from pipestatus.vendors._paging import Pages
 from pipestatus.vendors._tail import Tail
 
-__all__ = ["LIST_PAGE", "LOG_CHUNK", "RUNS_PAGE", "RUN_WORDS", "ProjectReads"]
+__all__ = ["LIST_PAGE", "LIST_WAVE", "LOG_CHUNK", "RUNS_PAGE", "RUN_WORDS", "ProjectReads"]
 
 logger = logging.getLogger("pipestatus.vendors.codearts_pipeline")
+T = TypeVar("T")
 
 #: Pipelines per page of the list (the vendor documents no maximum).
 LIST_PAGE: Final = 100
+#: List pages asked for at once once the first page said how many there are.
+LIST_WAVE: Final = 10
 #: Runs per page of the history.
 RUNS_PAGE: Final = 50
 #: Bytes asked for per step-log chunk.
@@ -57,6 +62,19 @@ def _check_window(since: object, until: object) -> None:
     for name, value in (("since", since), ("until", until)):
         if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
             raise ValueError(f"{name} must be an aware datetime")
+
+
+async def _together(calls: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Await ``calls`` at once, in order; the first failure cancels the others and is raised
+    (no request is left running, and no failure is left unread)."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 class ProjectReads:
@@ -112,32 +130,42 @@ class ProjectReads:
         return out
 
     async def _list_all(self, name: str | None) -> list[Listed]:
+        """Every page of the list. The first page's claimed total says how many more there
+        are: up to :data:`LIST_WAVE` of them are asked for at once (a total that lies high
+        costs at most ``LIST_WAVE - 1`` requests more), and each is checked in order by the
+        paging rule."""
         limit, vendor, parse = LIST_PAGE, self.vendor, self._parse_item
         pages = Pages("the v5 pipeline list", vendor=vendor, limit=limit)
-        found: list[Listed] = []
-        offset, going = 0, True
-        while going:
+        path = f"{self._api}/list"
+
+        async def one(index: int) -> Page:
             body: dict[str, Any] = {
-                "offset": offset,
+                "offset": index * limit,
                 "limit": limit,
                 "sort_key": "create_time",  # oldest first: a pipeline made meanwhile comes last
                 "sort_dir": "asc",
             }
             if name is not None:
                 body["name"] = name
-            response = await self._transport.request(
-                self._endpoint, "POST", f"{self._api}/list", json_body=body
+            response = await self._transport.request(self._endpoint, "POST", path, json_body=body)
+            return decode(
+                response.json(), lambda p: parse_pipelines_page(p, parse, vendor), vendor=vendor
             )
-            page = decode(
-                response.json(),
-                lambda p: parse_pipelines_page(p, parse, vendor),
-                vendor=self.vendor,
-            )
-            items: list[Listed] = list(page.items)
-            keys = [item.pipeline_id for item in items]
-            going = pages.page(keys, total=page.total)
-            found += [item for item, new in zip(items, pages.fresh(keys), strict=True) if new]
-            offset += len(items) + len(page.unattributed)
+
+        found: list[Listed] = []
+        index, going, total = 0, True, None
+        while going:
+            left = 1 if total is None else -(-total // limit) - index
+            for page in await _together(
+                [one(index + k) for k in range(min(LIST_WAVE, max(1, left)))]
+            ):
+                items: list[Listed] = list(page.items)
+                keys = [item.pipeline_id for item in items]
+                going = pages.page(keys, total=page.total)
+                found += [item for item, new in zip(items, pages.fresh(keys), strict=True) if new]
+                index, total = index + 1, page.total
+                if not going:
+                    break
         return found
 
     async def run(self, pipeline_id: str | int, run_id: str | int | None = None) -> Run:
