@@ -4,12 +4,24 @@ the terminal arrives harmless."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from clihelp import HOSTILE, TOKEN, account, cli_env, foreign_escapes, lines_of, run_cli, write
+from clihelp import (
+    HOSTILE,
+    TOKEN,
+    account,
+    cli_env,
+    foreign_escapes,
+    lines_of,
+    pipeline,
+    run_cli,
+    start,
+    write,
+)
 
 from pipestatus.cli.commands.log import pick_job, safe_log
 from pipestatus.model import Job, Run, Stage
@@ -143,3 +155,46 @@ def test_pick_job_prefers_the_named_then_the_failed_job() -> None:
 def test_safe_log_keeps_lines_and_replaces_controls() -> None:
     """``safe_log`` keeps line breaks (CRLF as LF) and replaces every other control."""
     assert safe_log("a\r\nb\x1b[2J\n") == "a\nb\ufffd[2J\n"
+
+
+async def test_watch_follows_pipelines_created_and_removed(
+    server: VendorServer, tmp_path: Path
+) -> None:
+    """``watch --json`` over ``pipelines = "w*"`` lists the project again as it runs: a
+    pipeline created mid-watch appears as ``pipe/<id>``, a deleted one is ``removed``."""
+    path = globbed(tmp_path, server.url, "w*")
+    proc = await start("watch", "-c", str(path), "--json", "--interval", "0.2")
+    assert proc.stdout is not None
+    seen: list[dict[str, object]] = []
+    try:
+        async with asyncio.timeout(30):
+            while {"web", "worker", "mobile"} - {str(c["name"]) for c in seen}:
+                seen.append(json.loads(await proc.stdout.readline()))
+            server.add_v5_pipeline("proj", "w3", a_run("running", 1), name="web-next")
+            server.remove_pipeline(PIPE, ["w1"], project_id="proj")
+            while not (
+                any(c["name"] == "pipe/w3" and c["kind"] == "first" for c in seen)
+                and any(c["name"] == "web" and c["kind"] == "removed" for c in seen)
+            ):
+                seen.append(json.loads(await proc.stdout.readline()))
+    finally:
+        proc.terminate()
+        async with asyncio.timeout(15):
+            _, err = await proc.communicate()
+    assert TOKEN not in err.decode()
+    assert "Traceback" not in err.decode()
+
+
+async def test_a_pipeline_named_and_globbed_is_followed_once(
+    server: VendorServer, tmp_path: Path
+) -> None:
+    """A pipeline both named in [[pipelines]] and matched by its account's glob is followed
+    once, under the name the file gives it."""
+    path = write(
+        tmp_path / "pipestatus.toml",
+        account("pipe", PIPE, server.url, project_id="proj", pipelines="*"),
+        pipeline("pipe", "the-api", pipeline_id="a1"),
+    )
+    done = await run_cli("status", "-c", str(path), "--json", env=cli_env())
+    names = [p["name"] for p in json.loads(done.out)["pipelines"]]
+    assert sorted(names) == ["the-api", "web", "worker"]

@@ -43,7 +43,7 @@ from pipestatus.cli.convert import (
 from pipestatus.cli.credentials import SCHEMES, CredentialKeys, Secret, TokenKeys
 from pipestatus.client import Client
 from pipestatus.errors import AuthError, PipestatusError, TransportError
-from pipestatus.model import Run, Target
+from pipestatus.model import Run, Scope, Target
 from pipestatus.vendors import REGISTRY, VendorSpec
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "Pipeline",
     "Secret",
     "account_adapters",
+    "account_scopes",
     "discover_targets",
     "follow_targets",
     "load_config",
@@ -217,6 +218,8 @@ class Followed:
     target: Target
     home: str
     page: str | None = None
+    #: Found by listing its account (``pipelines = "GLOB"``), not named in the file.
+    found: bool = False
 
 
 def account_adapters(
@@ -242,12 +245,19 @@ def account_adapters(
     return adapters, homes
 
 
-def follow_targets(client: Client, config: Config, tokens: Mapping[str, Secret]) -> list[Followed]:
+#: The adapters of :func:`account_adapters` and their home URLs, by account name.
+Made: TypeAlias = tuple[dict[str, Any], dict[str, str]]
+
+
+def follow_targets(
+    client: Client, config: Config, tokens: Mapping[str, Secret], *, made: Made | None = None
+) -> list[Followed]:
     """Each configured pipeline with its target, made by an adapter per account on ``client``
-    (no request is sent). A region the vendor does not know, or IDs it refuses, raise
-    ``ConfigError`` naming the key or the entry. (Pipelines an account follows by a glob are
-    found by :func:`discover_targets`.)"""
-    adapters, homes = account_adapters(client, config, tokens)
+    (no request is sent), or by the adapters ``made`` (targets of one adapter only are equal:
+    pass the same ones to :func:`discover_targets`). A region the vendor does not know, or IDs
+    it refuses, raise ``ConfigError`` naming the key or the entry. (Pipelines an account
+    follows by a glob are found by :func:`discover_targets`.)"""
+    adapters, homes = made or account_adapters(client, config, tokens)
     out = []
     for pipeline in config.pipelines:
         account = config.accounts[pipeline.account]
@@ -274,13 +284,15 @@ async def discover_targets(
     config: Config,
     tokens: Mapping[str, Secret],
     named: Sequence[Followed] = (),
+    *,
+    made: Made | None = None,
 ) -> list[Followed]:
     """The pipelines of every account with ``pipelines = "GLOB"``, found by listing them
     (one listing per account, all at once), in listing order; those already ``named`` in
     ``[[pipelines]]`` are left out. A pipeline's label is its name (``account/id`` when it has
     none, or when another pipeline has that label). An account whose listing fails raises
-    ``ConfigError`` naming it."""
-    adapters, homes = account_adapters(client, config, tokens)
+    ``ConfigError`` naming it. ``made``: the adapters ``named`` was made with."""
+    adapters, homes = made or account_adapters(client, config, tokens)
     globbed = [
         (name, account)
         for name, account in config.accounts.items()
@@ -320,8 +332,35 @@ async def discover_targets(
                     ids=tuple(zip(account.spec.id_names, pipeline.target.ids, strict=True)),
                     target=pipeline.target,
                     home=homes[name],
+                    found=True,
                 )
             )
+    return out
+
+
+def account_scopes(
+    client: Client,
+    config: Config,
+    tokens: Mapping[str, Secret],
+    followed: Sequence[Followed] = (),
+) -> dict[Scope, Followed]:
+    """A ``Scope`` for each account with ``pipelines = "GLOB"`` (no request is sent), with a
+    ``Followed`` that stands for the account (its name as the label), for a watch that lists
+    the accounts again as it runs. Accounts of ``followed`` keep their adapters, so a scope's
+    pipelines are the same targets as theirs."""
+    adapters, homes = account_adapters(client, config, tokens)
+    for item in followed:
+        adapters[item.account] = item.target.source
+        homes[item.account] = item.home
+    out: dict[Scope, Followed] = {}
+    for name, account in config.accounts.items():
+        glob = account.pipelines
+        if glob is None or name not in adapters:
+            continue
+        scope = adapters[name].scope(None if glob == "*" else glob)
+        out[scope] = Followed(
+            label=name, account=name, vendor=account.vendor, ids=(), target=scope, home=homes[name]
+        )
     return out
 
 

@@ -21,6 +21,7 @@ from pipestatus.cli.config import (
     ConfigError,
     Followed,
     Secret,
+    account_adapters,
     discover_targets,
     follow_targets,
 )
@@ -58,8 +59,11 @@ async def followed_pipelines(
     """The configured pipelines with their targets, their names, IDs and pages cleaned for the
     screen: those named in ``[[pipelines]]`` (no request), then those of accounts with
     ``pipelines = "GLOB"`` (one listing per such account)."""
-    named = follow_targets(client, config, tokens)
-    found = await discover_targets(client, config, tokens, named) if _globs(config) else []
+    made = account_adapters(client, config, tokens)  # one adapter per account for both
+    named = follow_targets(client, config, tokens, made=made)
+    found = (
+        await discover_targets(client, config, tokens, named, made=made) if _globs(config) else []
+    )
     return [_cleaned(item) for item in [*named, *found]]
 
 
