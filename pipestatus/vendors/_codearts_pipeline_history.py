@@ -43,6 +43,8 @@ LIST_WAVE: Final = 10
 RUNS_PAGE: Final = 50
 #: Bytes asked for per step-log chunk.
 LOG_CHUNK: Final = 65536
+#: Chunks read of one step's log before it is refused (64 MiB at LOG_CHUNK a chunk).
+LOG_MAX_CHUNKS: Final = 1024
 
 #: The run-level words of each status, for the history's ``status`` filter.
 RUN_WORDS: Final[dict[Status, tuple[str, ...]]] = {
@@ -230,7 +232,9 @@ class ProjectReads:
                 vendor=vendor,
             )
             keys = [
-                item.run_id or item.number if isinstance(item, Run) else f"bad-{offset + i}"
+                (item.run_id or item.number or f"run-{offset + i}")
+                if isinstance(item, Run)
+                else f"bad-{offset + i}"
                 for i, item in enumerate(page.items)
             ]
             going = pages.page(keys, total=page.total)
@@ -268,7 +272,9 @@ class ProjectReads:
         base = f"{self._api}/{segment(pid)}/pipeline-runs/{segment(rid)}/jobs/{segment(jid)}"
         for step in steps:
             path = f"{base}/steps/{segment(step)}/logs"
-            pages = Pages(f"the log of step {step}", vendor=self.vendor, limit=1)
+            pages = Pages(
+                f"the log of step {step}", vendor=self.vendor, limit=1, max_pages=LOG_MAX_CHUNKS
+            )
             start = 0
             while True:
                 body = {
