@@ -433,3 +433,13 @@ async def test_yunxiao_error_description_is_the_fallback(server: VendorServer) -
         with pytest.raises(NotFoundError) as caught:
             await flow.run("900", 1)
     assert (caught.value.code, caught.value.message) == ("NotFound", "no such run")
+
+
+def test_a_scope_is_listed_at_least_every_ten_intervals() -> None:
+    """However long the idle interval, a scope waits at most ten watch intervals between
+    listings (and never longer than the idle interval)."""
+    from pipestatus.watch.scheduler import MAX_RESCAN, Watcher
+
+    assert MAX_RESCAN == 10
+    assert Watcher(interval=2.0, idle_interval=3600.0)._rescan() == 20.0
+    assert Watcher(interval=2.0, idle_interval=5.0)._rescan() == 5.0
