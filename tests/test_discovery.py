@@ -388,7 +388,8 @@ async def test_watch_of_a_yunxiao_scope_adds_a_new_pipeline(server: VendorServer
 
 
 async def test_watch_names_the_failed_job_of_a_v5_run_once(server: VendorServer) -> None:
-    """A v5 run seen to fail is read in detail once, so its change carries the jobs."""
+    """A v5 run seen to fail is read in detail once, so its change carries the jobs (and the
+    branch and commit the status gave, which the detail does not)."""
     script = [_run(1, "running"), _run(1, "failed")]
     server.add_v5_pipeline("proj", "flaky", script, name="flaky")
     async with Client(retries=0) as client:
@@ -404,6 +405,7 @@ async def test_watch_names_the_failed_job_of_a_v5_run_once(server: VendorServer)
     assert run is not None
     assert run.status is Status.FAILED
     assert [j.name for j in run.jobs if j.status is Status.FAILED] == ["unit"]
+    assert (run.ref, run.sha) == ("main", script[1].sha)  # kept from the status: the detail
     details = [r for r in server.requests if r.path.endswith("/pipeline-runs/detail")]
     assert len(details) == 1
 

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeVar
 
+import attrs
+
 from pipestatus._sansio import Endpoint, Sender
 from pipestatus.errors import NotFoundError, PipestatusError, ResponseError
 from pipestatus.model import Pipeline, Run, Scope, Target
@@ -189,7 +191,16 @@ class ProjectReads:
         return response.json()
 
     async def detail(self, run: Run) -> Run:
-        return await self.run(run.pipeline_id, run.run_id)
+        """``run`` read in detail; what the detail lacks and the status had (the branch and
+        commit of its build parameters, its page, its trigger) is kept from ``run``."""
+        found = await self.run(run.pipeline_id, run.run_id)
+        return attrs.evolve(
+            found,
+            ref=found.ref or run.ref,
+            sha=found.sha or run.sha,
+            url=found.url or run.url,
+            trigger=found.trigger or run.trigger,
+        )
 
     async def runs(
         self,
