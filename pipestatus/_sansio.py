@@ -43,6 +43,7 @@ __all__ = [
     "REDIRECTS",
     "Endpoint",
     "ErrorDecoder",
+    "RetryHint",
     "Request",
     "Response",
     "Sender",
@@ -66,6 +67,8 @@ MESSAGE_LIMIT: Final = 500
 
 #: A vendor's error body -> ``(code, message)``; ``(None, None)`` when it holds neither.
 ErrorDecoder = Callable[[bytes], tuple[str | None, str | None]]
+#: A 429's body -> the seconds the vendor says to wait there, or ``None``.
+RetryHint = Callable[[bytes], float | None]
 
 
 def has_control(text: str) -> bool:
@@ -121,6 +124,8 @@ class Endpoint:
     base_url: str
     auth: Auth = attrs.field(repr=False, eq=False)
     decode_error: ErrorDecoder = attrs.field(repr=False, eq=False)
+    #: Reads a 429's body for the wait when ``Retry-After`` is missing (``None``: never).
+    retry_hint: RetryHint | None = attrs.field(default=None, repr=False, eq=False)
     origin: str = attrs.field(init=False, repr=False, eq=False)
 
     @origin.default
@@ -129,11 +134,20 @@ class Endpoint:
 
     @classmethod
     def create(
-        cls, vendor: str, base_url: object, auth: Auth, decode_error: ErrorDecoder
+        cls,
+        vendor: str,
+        base_url: object,
+        auth: Auth,
+        decode_error: ErrorDecoder,
+        retry_hint: RetryHint | None = None,
     ) -> Endpoint:
         """An endpoint at a validated base URL (see :func:`check_base_url`)."""
         return cls(
-            vendor=vendor, base_url=check_base_url(base_url), auth=auth, decode_error=decode_error
+            vendor=vendor,
+            base_url=check_base_url(base_url),
+            auth=auth,
+            decode_error=decode_error,
+            retry_hint=retry_hint,
         )
 
 
@@ -344,6 +358,8 @@ def api_error_for(response: Response, endpoint: Endpoint, hide: Callable[[str], 
     retry_after = None
     if response.status == 429:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if retry_after is None and endpoint.retry_hint is not None:
+            retry_after = endpoint.retry_hint(response.body)  # the vendor says so in its body
     message = message or response.reason
     return api_error(
         response.status,
