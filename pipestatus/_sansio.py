@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ERROR_BODY_LIMIT",
     "MAX_REDIRECTS",
+    "MAX_VALIDATOR",
     "REDIRECTS",
     "Endpoint",
     "ErrorDecoder",
@@ -55,6 +56,7 @@ __all__ = [
     "origin_of",
     "parse_retry_after",
     "retry_delay",
+    "sendable",
 ]
 
 MAX_REDIRECTS: Final = 5
@@ -63,9 +65,23 @@ ERROR_BODY_LIMIT: Final = 64 * 1024
 REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 #: A vendor's code or message is cut to this length (after secrets are hidden).
 MESSAGE_LIMIT: Final = 500
+#: The longest ``ETag`` or ``Last-Modified`` kept to send back: an entity tag is a short quoted
+#: string and a date is 29 characters, while a gateway refuses a request whose headers are too
+#: large (a server that sent a 6 KB ``ETag`` would have every later request refused).
+MAX_VALIDATOR: Final = 512
 
 #: A vendor's error body -> ``(code, message)``; ``(None, None)`` when it holds neither.
 ErrorDecoder = Callable[[bytes], tuple[str | None, str | None]]
+
+
+def sendable(value: str | None) -> str | None:
+    """``value`` if it can be sent back in a request header (``If-None-Match``,
+    ``If-Modified-Since``): printable ASCII of 1 to :data:`MAX_VALIDATOR` characters; else
+    ``None``. aiohttp reads control characters in a response header but refuses them in a
+    request, at send time; a non-ASCII value would be sent as bytes the server never sent."""
+    if value and len(value) <= MAX_VALIDATOR and value.isascii() and value.isprintable():
+        return value
+    return None
 
 
 def has_control(text: str) -> bool:
@@ -139,10 +155,11 @@ class Endpoint:
 
 @attrs.frozen
 class Validators:
-    """What a conditional request sends back: the last ``ETag`` and ``Last-Modified``."""
+    """What a conditional request sends back: the last ``ETag`` and ``Last-Modified``, each
+    only if it can be sent (:func:`sendable`)."""
 
-    etag: str | None = None
-    last_modified: str | None = None
+    etag: str | None = attrs.field(default=None, converter=sendable)
+    last_modified: str | None = attrs.field(default=None, converter=sendable)
 
     def __bool__(self) -> bool:
         return bool(self.etag or self.last_modified)

@@ -38,6 +38,9 @@ _EXCEPTIONS: Final[tuple[tuple[type[BaseException], type[TransportError], str], 
     (aiohttp.ClientResponseError, TransportError, "not a valid HTTP answer"),
     (aiohttp.ClientError, TransportError, "request failed"),
     (OSError, TransportError, "connection failed"),
+    # aiohttp refuses, at send time, a header or URL that HTTP forbids (a control character)
+    # with a ValueError (a UnicodeError for what it cannot encode): the request never left.
+    (ValueError, TransportError, "the request could not be sent"),
 )
 _TRANSLATED: Final = tuple(kind for kind, _, _ in _EXCEPTIONS)
 

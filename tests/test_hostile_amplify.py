@@ -95,8 +95,7 @@ def test_a_huge_wrong_list_is_refused_at_its_first_element() -> None:
         tracemalloc.stop()
     assert info.value.path == "$.stages[0]"
     assert str(info.value) == (
-        "codearts_repo: unexpected LatestJobs payload: expected an object, got number "
-        "@ $.stages[0]"
+        "codearts_repo: unexpected LatestJobs payload: expected an object, got number @ $.stages[0]"
     )
     assert peak < REFUSAL_MEMORY_BOUND, peak
 

@@ -197,9 +197,18 @@ class Adapter(Generic[O]):
         """GET a run, conditionally when the last answer for this path carried validators."""
         conditional = self._conditional
         cached = self._cache.get(path) if conditional else None
-        response = await self._transport.request(
-            self._endpoint, "GET", path, validators=cached[0] if cached else None
-        )
+        if cached is None:
+            response = await self._transport.request(self._endpoint, "GET", path)
+        else:
+            try:
+                response = await self._transport.request(
+                    self._endpoint, "GET", path, validators=cached[0]
+                )
+            except PipestatusError:
+                # A conditional request that failed may have failed for its validators (a
+                # gateway refusing them, say): the next request goes without.
+                self._cache.pop(path, None)
+                raise
         if response.status == 304:
             if cached is None:
                 raise ResponseError(
