@@ -19,7 +19,7 @@ import math
 import random
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import attrs
@@ -46,6 +46,7 @@ __all__ = [
     "ErrorDecoder",
     "Request",
     "Response",
+    "Sealed",
     "Sender",
     "Validators",
     "api_error_for",
@@ -72,6 +73,38 @@ MAX_VALIDATOR: Final = 512
 
 #: A vendor's error body -> ``(code, message)``; ``(None, None)`` when it holds neither.
 ErrorDecoder = Callable[[bytes], tuple[str | None, str | None]]
+
+T = TypeVar("T")
+
+
+class Sealed(Generic[T]):
+    """A value that must not show (a request body holding a password, a rejected token): its
+    ``repr`` is ``<hidden>``, so a traceback frame that holds it (an error reporter records
+    frames' locals by their ``repr``) or a log line shows nothing of it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sealed) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def _headers_repr(headers: Mapping[str, str]) -> str:
+    # Names only: the values hold credentials (a token, a signature, a security token).
+    return f"<headers {', '.join(headers)}>"
+
+
+def _body_repr(body: bytes | None) -> str:
+    # A request body may hold a password, an answer's an echoed token: its size only.
+    return "None" if body is None else f"<{len(body)} bytes>"
 
 
 def sendable(value: str | None) -> str | None:
@@ -168,13 +201,14 @@ class Validators:
 @attrs.frozen(kw_only=True)
 class Request:
     """One HTTP request as a value. ``url`` has no query; ``query`` is already encoded (what
-    goes after ``?``, or ``""``); ``headers`` are final once auth has seen them."""
+    goes after ``?``, or ``""``); ``headers`` are final once auth has seen them. Its ``repr``
+    names the headers and sizes the body, never shows their values."""
 
     method: str
     url: str
     query: str = ""
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    body: bytes | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=_headers_repr)
+    body: bytes | None = attrs.field(default=None, repr=_body_repr)
 
     @property
     def target(self) -> str:
@@ -201,8 +235,8 @@ class Response:
     aiohttp's case-insensitive view, a test a dict with lower-case keys."""
 
     status: int
-    headers: Mapping[str, str]
-    body: bytes
+    headers: Mapping[str, str] = attrs.field(repr=_headers_repr)
+    body: bytes = attrs.field(repr=_body_repr)
     vendor: str
     reason: str | None = None
 
@@ -321,18 +355,22 @@ def follow_redirect(
 
     303, and 301/302 to a POST, become a GET without a body, as browsers do.
     """
+    unusable = False
     try:
         target = urljoin(request.target, location)
         parts = urlsplit(target)
         target_origin = origin_of(target)
     except ValueError:
+        unusable = True  # raised below, after the except block: no context
+    if (
+        unusable
+        or not target.isascii()
+        or has_control(target)
+        or any(char.isspace() for char in target)
+    ):
         raise APIError(
             status=status, vendor=vendor, message="redirect with an unusable Location refused"
         ) from None
-    if not target.isascii() or has_control(target) or any(char.isspace() for char in target):
-        raise APIError(
-            status=status, vendor=vendor, message="redirect with an unusable Location refused"
-        )
     if target_origin != origin:
         raise APIError(
             status=status,

@@ -38,6 +38,7 @@ from pipestatus._sansio import (
     Request,
     Response,
     RetryPolicy,
+    Sealed,
     Validators,
     api_error_for,
     follow_redirect,
@@ -264,23 +265,9 @@ class Transport:
         """Send one request, retrying as the rules say; a 2xx or 304, else a PipestatusError."""
         if not self._open or self.driver.closed:
             raise RuntimeError("the Client is not open: use `async with Client() as client:`")
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        body = None
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            headers["Content-Type"] = "application/json"
-        if validators and method == "GET":
-            if validators.etag:
-                headers["If-None-Match"] = validators.etag
-            if validators.last_modified:
-                headers["If-Modified-Since"] = validators.last_modified
-        request = Request(
-            method=method,
-            url=endpoint.base_url + path,
-            query=urlencode(params) if params else "",
-            headers=headers,
-            body=body,
-        )
+        # Built elsewhere, so that no frame of this one holds the encoded body as a local
+        # (``json_body`` may be a Sealed body holding a password).
+        request = _build(endpoint, method, path, params, json_body, validators)
         loop = asyncio.get_running_loop()
         attempt = 0
         refreshed = False
@@ -383,3 +370,32 @@ class Transport:
                 attempt,
                 elapsed,
             )
+
+
+def _build(
+    endpoint: Endpoint,
+    method: str,
+    path: str,
+    params: Mapping[str, str | int] | None,
+    json_body: Any,
+    validators: Validators | None,
+) -> Request:
+    """The request as it goes out before credentials: JSON body (a :class:`Sealed` one
+    unwrapped), conditional headers."""
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    if isinstance(json_body, Sealed):
+        json_body = json_body.value
+    if json_body is not None:
+        headers["Content-Type"] = "application/json"
+    if validators and method == "GET":
+        if validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
+    return Request(
+        method=method,
+        url=endpoint.base_url + path,
+        query=urlencode(params) if params else "",
+        headers=headers,
+        body=None if json_body is None else json.dumps(json_body).encode(),
+    )

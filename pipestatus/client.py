@@ -27,7 +27,7 @@ from pipestatus.errors import (
 from pipestatus.http import AiohttpDriver, Session
 from pipestatus.model import Change, Run, Target
 from pipestatus.vendors import Factories
-from pipestatus.vendors._base import Adapter
+from pipestatus.vendors._base import Adapter, settled
 from pipestatus.watch import Watcher
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ class Client(Factories):
                     except _PERMANENT:
                         raise
                     except PipestatusError as exc:
-                        last = exc
+                        last = settled(exc)  # kept as WaitTimeout.last: keeps nothing else
                     else:
                         if last.status.is_terminal:
                             return last

@@ -19,7 +19,7 @@ import yarl
 
 from pipestatus._sansio import ERROR_BODY_LIMIT, REDIRECTS, Request, Response
 from pipestatus._transport import USER_AGENT
-from pipestatus.errors import RequestTimeout, ResponseError, TransportError
+from pipestatus.errors import PipestatusError, RequestTimeout, ResponseError, TransportError
 
 __all__ = ["USER_AGENT", "AiohttpDriver", "Session"]
 
@@ -103,55 +103,78 @@ class AiohttpDriver:
 
     async def send(self, request: Request, *, vendor: str, limit: int) -> Response:
         session = self._session
-        if session is None:
-            raise RuntimeError("the Client is not open: use `async with Client() as client:`")
+        if session is None or session.closed:
+            raise TransportError(f"{vendor}: the client was closed while the request was under way")
+        outcome: Response | PipestatusError
         try:
-            async with session.request(
-                request.method,
-                # Already percent-encoded: no re-quoting, no dot-folding.
-                yarl.URL(request.target, encoded=True),
-                data=request.body,
-                headers=request.headers,
-                allow_redirects=False,
-                raise_for_status=False,  # a caller's session may say otherwise: statuses are ours
-                ssl=self._verify,
-            ) as resp:
-                status = resp.status
-                headers = resp.headers  # case-insensitive: lower-case lookups find them
-                if status in REDIRECTS and "Location" in headers:
-                    body = b""
-                else:
-                    ok = 200 <= status < 300
-                    # An error body is only read far enough to find the vendor's code and
-                    # message; a 2xx over the cap is a ResponseError.
-                    cap = limit if ok else ERROR_BODY_LIMIT
-                    length = resp.content_length
-                    if length is not None and length <= cap and "Content-Encoding" not in headers:
-                        # Announced, under the cap and not inflated: aiohttp reads no more than
-                        # Content-Length, so one call reads it all.
-                        body = await resp.read()
-                    else:
-                        body = await _read_capped(resp, vendor, ok=ok, limit=cap)
-                return Response(
-                    status=status, headers=headers, body=body, vendor=vendor, reason=resp.reason
-                )
+            outcome = await _exchange(session, request, vendor, limit, self._verify)
         except _TRANSLATED as exc:
-            error = translate(exc, vendor, self._timeout)
-        raise error from None
+            outcome = translate(exc, vendor, self._timeout)
+        # Raised here, after the except block and outside the frames that held aiohttp's
+        # response (whose request_info carries the credentials): no context, no such local.
+        if isinstance(outcome, Response):
+            return outcome
+        raise outcome from None
 
 
-async def _read_capped(resp: aiohttp.ClientResponse, vendor: str, *, ok: bool, limit: int) -> bytes:
+async def _exchange(
+    session: aiohttp.ClientSession,
+    request: Request,
+    vendor: str,
+    limit: int,
+    verify: bool | ssl.SSLContext,
+) -> Response | ResponseError:
+    """One request and its answer, the body read under the cap: a ``Response``, or the
+    ``ResponseError`` of a 2xx over the cap (returned, for :meth:`AiohttpDriver.send` to
+    raise). aiohttp's own exceptions propagate, for ``send`` to translate."""
+    async with session.request(
+        request.method,
+        # Already percent-encoded: no re-quoting, no dot-folding.
+        yarl.URL(request.target, encoded=True),
+        data=request.body,
+        headers=request.headers,
+        allow_redirects=False,
+        raise_for_status=False,  # a caller's session may say otherwise: statuses are ours
+        ssl=verify,
+    ) as resp:
+        status = resp.status
+        headers = resp.headers  # case-insensitive: lower-case lookups find them
+        if status in REDIRECTS and "Location" in headers:
+            body: bytes | ResponseError = b""
+        else:
+            ok = 200 <= status < 300
+            # An error body is only read far enough to find the vendor's code and message;
+            # a 2xx over the cap is a ResponseError.
+            cap = limit if ok else ERROR_BODY_LIMIT
+            length = resp.content_length
+            if length is not None and length <= cap and "Content-Encoding" not in headers:
+                # Announced, under the cap and not inflated: aiohttp reads no more than
+                # Content-Length, so one call reads it all.
+                body = await resp.read()
+            else:
+                body = await _read_capped(resp, vendor, ok=ok, limit=cap)
+        if isinstance(body, ResponseError):
+            return body
+        return Response(
+            status=status, headers=headers, body=body, vendor=vendor, reason=resp.reason
+        )
+
+
+async def _read_capped(
+    resp: aiohttp.ClientResponse, vendor: str, *, ok: bool, limit: int
+) -> bytes | ResponseError:
     """The body in chunks, holding no more than ``limit`` bytes (a streamed or compressed body
-    can outgrow what it announced): past it, a 2xx is a ResponseError and an error body is cut."""
+    can outgrow what it announced): past it, a 2xx is a ResponseError (returned) and an error
+    body is cut."""
     if ok and resp.content_length is not None and resp.content_length > limit:
-        raise ResponseError(
+        return ResponseError(
             f"body of {resp.content_length} bytes is over the {limit}-byte cap", vendor=vendor
         )
     buffer = bytearray()
     async for chunk in resp.content.iter_chunked(_CHUNK):
         if len(buffer) + len(chunk) > limit:
             if ok:
-                raise ResponseError(f"body is over the {limit}-byte cap", vendor=vendor)
+                return ResponseError(f"body is over the {limit}-byte cap", vendor=vendor)
             buffer += chunk[: limit - len(buffer)]
             break
         buffer += chunk

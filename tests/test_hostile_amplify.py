@@ -11,13 +11,13 @@ import tracemalloc
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+import cattrs
 import pytest
 from conftest import load_fixture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fuzz_normalize import mutated
 
-import cattrs
 from pipestatus import Client, Run
 from pipestatus._wire import MESSAGE_LIMIT, PATH_LIMIT, first_error
 from pipestatus.errors import ResponseError
@@ -26,7 +26,7 @@ from pipestatus.vendors import codearts_pipeline, codearts_repo, yunxiao
 from pipestatus.vendors.codearts_pipeline import MAX_UNATTRIBUTED, parse_batch
 
 T = TypeVar("T")
-TOKEN = "amplify-token"  # noqa: S105 - the simulated server's
+TOKEN = "amplify-token"
 MIB = 1024 * 1024
 #: The longest the event loop may be held while a 1 MiB wrong-shaped answer is refused. It is
 #: generous for a shared, noisy machine (decoding 1 MiB of JSON takes about 20 ms here), and

@@ -13,7 +13,7 @@ from pipestatus.http import AiohttpDriver
 from pipestatus.testing import Fault, SimJob, SimRun, SimStage, VendorServer
 from pipestatus.testing.hostile import UNSENDABLE_ETAGS, RawHeaders
 
-TOKEN = "validator-token"  # noqa: S105 - the simulated server's
+TOKEN = "validator-token"
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ async def test_an_unsendable_etag_never_poisons_later_requests(etag: str) -> Non
         repo = client.codearts_repo(server.url, token=TOKEN)
         for _ in range(3):
             assert isinstance(await repo.latest_run(2000, 1), Run)
-    (first, second, third) = server.requests
+    (_, second, third) = server.requests
     assert "if-none-match" not in second.headers
     assert third.headers.get("if-none-match")  # the server's own ETag of the second answer
 
@@ -106,6 +106,6 @@ async def test_validators_are_dropped_after_a_conditional_request_fails() -> Non
         with pytest.raises(APIError):
             await repo.fetch(target)
         assert isinstance((await client.poll([target]))[target], Run)
-    first, refused, after = server.requests
+    _, refused, after = server.requests
     assert refused.headers.get("if-none-match")
     assert "if-none-match" not in after.headers

@@ -20,7 +20,16 @@ if TYPE_CHECKING:
     from pipestatus.auth import Auth
     from pipestatus.vendors._spec import VendorSpec
 
-__all__ = ["Adapter", "Connector", "int_id", "json_error", "segment", "string_id"]
+__all__ = [
+    "Adapter",
+    "Connector",
+    "contained",
+    "int_id",
+    "json_error",
+    "segment",
+    "settled",
+    "string_id",
+]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -182,7 +191,7 @@ class Adapter(Generic[O]):
                 try:
                     outcome = await get_run(path, parse)
                 except PipestatusError as exc:
-                    outcome = exc
+                    outcome = settled(exc)
                 except Exception as exc:  # noqa: BLE001 - a bug of ours, logged: see unexpected
                     outcome = unexpected(exc, vendor)
                 results[target] = outcome
@@ -227,6 +236,20 @@ class Adapter(Generic[O]):
         return run
 
 
+E = TypeVar("E", bound=BaseException)
+
+
+def settled(error: E) -> E:
+    """``error`` as it becomes a result (of a poll, a watch, a batch): without its traceback,
+    whose frames keep their locals (the answer's body, the payload, the request), and without
+    its cause and context. A returned error is kept as long as its caller likes (a watch keeps
+    one per target), so it keeps nothing but its own attributes."""
+    error.__traceback__ = None
+    error.__cause__ = None
+    error.__context__ = None
+    return error
+
+
 def unexpected(exc: Exception, vendor: str) -> PipestatusError:
     """A failure that is a bug of ours, logged with its traceback and reported as this
     target's own ``PipestatusError``, so one target never costs the others their results."""
@@ -237,14 +260,14 @@ def unexpected(exc: Exception, vendor: str) -> PipestatusError:
 async def contained(call: Awaitable[T], *, vendor: str) -> T | PipestatusError:
     """Await ``call``; its failure, whatever it is, becomes this target's own result.
 
-    A ``PipestatusError`` is the expected failure. Anything else is a bug of ours: it is logged
-    with its traceback and reported as a ``PipestatusError``, so one target never costs the
-    others their results (cancellation still propagates).
+    A ``PipestatusError`` is the expected failure, returned :func:`settled`. Anything else is a
+    bug of ours: it is logged with its traceback and reported as a ``PipestatusError``, so one
+    target never costs the others their results (cancellation still propagates).
     """
     try:
         return await call
     except PipestatusError as exc:
-        return exc
+        return settled(exc)
     except Exception as exc:  # noqa: BLE001 - see the docstring: logged, never blind
         return unexpected(exc, vendor)
 
@@ -257,6 +280,6 @@ def decode(payload: Any, parse: Callable[[Any], T], *, vendor: str) -> T:
         raise
     except Exception as exc:
         logger.exception("%s: normalizer failed", vendor)
-        raise ResponseError(
-            f"payload could not be normalized ({type(exc).__name__})", vendor=vendor
-        ) from None
+        kind = type(exc).__name__
+    # Raised after the except block: no context (whose frames hold the payload).
+    raise ResponseError(f"payload could not be normalized ({kind})", vendor=vendor) from None
