@@ -24,6 +24,7 @@ from urllib.parse import urljoin, urlsplit
 
 import attrs
 
+from pipestatus._safe import clean
 from pipestatus.errors import (
     APIError,
     PipestatusError,
@@ -392,7 +393,8 @@ def _cut(text: str | None) -> str | None:
 
 def api_error_for(response: Response, endpoint: Endpoint, hide: Callable[[str], str]) -> APIError:
     """The ``APIError`` for a non-2xx answer: the vendor's code and message from its error body
-    (the HTTP reason when it has none), with every secret ``hide`` knows hidden, then cut."""
+    (the HTTP reason when it has none), with every secret ``hide`` knows hidden, every unsafe
+    code point replaced (:func:`pipestatus._safe.clean`), then cut."""
     code, message = endpoint.decode_error(response.body)
     if response.status in REDIRECTS:
         message = message or f"redirect without a usable Location ({response.status})"
@@ -404,8 +406,14 @@ def api_error_for(response: Response, endpoint: Endpoint, hide: Callable[[str], 
         response.status,
         vendor=endpoint.vendor,
         # A server that echoes a credential must not put it into our error: hide, then cut,
-        # so a secret straddling the cut cannot leak half of itself.
-        code=_cut(hide(code)) if code else None,
-        message=_cut(hide(message)) if message else None,
+        # so a secret straddling the cut cannot leak half of itself; and its text may hold
+        # anything (an ESC, a line break that would forge a log line): cleaned, here, once.
+        code=_vendor_text(code, hide),
+        message=_vendor_text(message, hide),
         retry_after=retry_after,
     )
+
+
+def _vendor_text(text: str | None, hide: Callable[[str], str]) -> str | None:
+    """Vendor text as it enters an error: secrets hidden, unsafe code points replaced, cut."""
+    return _cut(clean(hide(text))) if text else None
