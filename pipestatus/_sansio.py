@@ -273,6 +273,9 @@ class Sender(Protocol):
     @property
     def timeout(self) -> float: ...
 
+    @property
+    def closed(self) -> bool: ...
+
     async def request(
         self,
         endpoint: Endpoint,

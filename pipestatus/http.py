@@ -18,7 +18,7 @@ import aiohttp
 import yarl
 
 from pipestatus._sansio import ERROR_BODY_LIMIT, REDIRECTS, Request, Response
-from pipestatus._transport import USER_AGENT
+from pipestatus._transport import CLOSED, USER_AGENT
 from pipestatus.errors import PipestatusError, RequestTimeout, ResponseError, TransportError
 
 __all__ = ["USER_AGENT", "AiohttpDriver", "Session"]
@@ -104,7 +104,7 @@ class AiohttpDriver:
     async def send(self, request: Request, *, vendor: str, limit: int) -> Response:
         session = self._session
         if session is None or session.closed:
-            raise TransportError(f"{vendor}: the client was closed while the request was under way")
+            raise TransportError(f"{vendor}: {CLOSED}")
         outcome: Response | PipestatusError
         try:
             outcome = await _exchange(session, request, vendor, limit, self._verify)

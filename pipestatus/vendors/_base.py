@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 from urllib.parse import quote
 
 from pipestatus._sansio import Endpoint, Sender, Validators
+from pipestatus._transport import under_way
 from pipestatus.errors import PipestatusError, ResponseError
 from pipestatus.model import Run, Target
 
@@ -157,6 +158,11 @@ class Adapter(Generic[O]):
         if target.source is not self:
             raise ValueError(f"{target!r} was made by another adapter")
 
+    def _check_open(self) -> None:
+        """A poll of a closed client is a usage error, raised once (not one error per target)."""
+        if self._transport.closed:
+            raise RuntimeError("the Client is not open: use `async with Client() as client:`")
+
     def _run_path(self, target: Target) -> str:
         """The path of the latest run of ``target`` (one of this adapter's, IDs checked when it
         was made), for adapters that fetch one target per request."""
@@ -175,6 +181,7 @@ class Adapter(Generic[O]):
     ) -> dict[Target, Run | PipestatusError]:
         """Every target's run or error; one request per target, all at once (the transport
         bounds the concurrency). ``on_result`` hears each outcome as soon as it is known."""
+        self._check_open()
         unique = list(dict.fromkeys(targets))
         for target in unique:
             self._own(target)
@@ -199,7 +206,8 @@ class Adapter(Generic[O]):
                     on_result(target, outcome)
 
         workers = min(len(unique), self._transport.max_concurrency)
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        with under_way():  # a client closed meanwhile fails the rest as TransportErrors
+            await asyncio.gather(*(worker() for _ in range(workers)))
         return {target: results[target] for target in unique}
 
     async def _get_run(self, path: str, parse: Callable[[object], Run]) -> Run:

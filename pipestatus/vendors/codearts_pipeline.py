@@ -21,6 +21,7 @@ import attrs
 
 from pipestatus._normalize import derive_span, ordered, read_time
 from pipestatus._sansio import Endpoint, Sender
+from pipestatus._transport import under_way
 from pipestatus._wire import Structurer, WireId, first_error, json_type, make_converter
 from pipestatus.auth import Auth, HuaweiCredentials, HuaweiIAM, TokenProvider
 from pipestatus.errors import NotFoundError, PipestatusError, ResponseError
@@ -408,7 +409,8 @@ class CodeArtsPipeline(Adapter[Options]):
                 on_batch(answer)
             return answer
 
-        answers = await asyncio.gather(*(one(chunk) for chunk in chunks))
+        with under_way():  # a client closed meanwhile fails the rest as TransportErrors
+            answers = await asyncio.gather(*(one(chunk) for chunk in chunks))
         return {key: value for answer in answers for key, value in answer.items()}, omitted
 
     async def fetch(self, target: Target) -> Run:
@@ -422,6 +424,7 @@ class CodeArtsPipeline(Adapter[Options]):
     async def poll_targets(
         self, targets: Sequence[Target], *, on_result: OnResult | None = None
     ) -> dict[Target, Run | PipestatusError]:
+        self._check_open()
         for target in targets:
             self._own(target)
         by_id = {target.ids[0]: target for target in targets}
