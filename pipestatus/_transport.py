@@ -16,6 +16,8 @@ is the aiohttp one) and gets back a :class:`~pipestatus._sansio.Response` or a
 * one concurrency limit for everything, and an optional one per origin.
 
 Log lines (DEBUG) carry the method, path, status, attempt and elapsed time, never a header.
+An optional ``on_attempt`` callback hears the same facts of every attempt as an
+:class:`Attempt` (the service counts requests, retries and 429s with it).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Final, Protocol
 from urllib.parse import urlencode
+
+import attrs
 
 from pipestatus._sansio import (
     MAX_REDIRECTS,
@@ -51,7 +55,16 @@ from pipestatus._sansio import (
 from pipestatus._version import __version__
 from pipestatus.errors import APIError, AuthError, RequestTimeout, TransportError
 
-__all__ = ["CLOSED", "USER_AGENT", "Deadline", "Deadlines", "Driver", "Transport", "under_way"]
+__all__ = [
+    "CLOSED",
+    "USER_AGENT",
+    "Attempt",
+    "Deadline",
+    "Deadlines",
+    "Driver",
+    "Transport",
+    "under_way",
+]
 
 logger = logging.getLogger("pipestatus.http")
 
@@ -76,6 +89,18 @@ def under_way() -> Iterator[None]:
 
 
 USER_AGENT: Final = f"pipestatus/{__version__}"
+
+
+@attrs.frozen(kw_only=True)
+class Attempt:
+    """One attempt as ``on_attempt`` hears it: the vendor, the HTTP status (or the
+    ``TransportError`` class name when no answer came), the attempt's number (2 and more are
+    retries) and its seconds. No URL, no header."""
+
+    vendor: str
+    outcome: int | str
+    number: int
+    seconds: float
 
 
 class Driver(Protocol):
@@ -217,6 +242,7 @@ class Transport:
         backoff_max: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        on_attempt: Callable[[Attempt], None] | None = None,
     ) -> None:
         if not (timeout > 0 and math.isfinite(timeout)):
             raise ValueError("timeout must be a positive number of seconds")
@@ -242,6 +268,7 @@ class Transport:
             backoff_max=backoff_max,
         )
         self._sleep = sleep
+        self.on_attempt = on_attempt
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._open = False
         # Made in open(), inside the running loop: a semaphore binds to the loop it first
@@ -323,13 +350,13 @@ class Transport:
             try:
                 response, sent = await self._attempt(endpoint, request, loop)
             except TransportError as exc:
-                self._log(request, type(exc).__name__, attempt, started)
+                self._log(endpoint, request, type(exc).__name__, attempt, started)
                 delay = retry_delay(exc, attempt, self.policy, self._rng)
                 if delay is None:
                     raise
                 await self._sleep(delay)
                 continue
-            self._log(request, response.status, attempt, started)
+            self._log(endpoint, request, response.status, attempt, started)
             if response.ok:
                 return response
             error = api_error_for(response, endpoint, endpoint.auth.hide)
@@ -399,7 +426,14 @@ class Transport:
             f"{endpoint.vendor}: timed out: no complete answer within {self.timeout:g} s"
         )
 
-    def _log(self, request: Request, outcome: object, attempt: int, started: float) -> None:
+    def _log(
+        self, endpoint: Endpoint, request: Request, outcome: int | str, attempt: int, started: float
+    ) -> None:
+        if self.on_attempt is not None:
+            elapsed = asyncio.get_running_loop().time() - started
+            self.on_attempt(
+                Attempt(vendor=endpoint.vendor, outcome=outcome, number=attempt, seconds=elapsed)
+            )
         if logger.isEnabledFor(logging.DEBUG):
             elapsed = asyncio.get_running_loop().time() - started
             path = request.url.split("://", 1)[-1].partition("/")[2]

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeVar
 
 from pipestatus._sansio import Endpoint
-from pipestatus._transport import Transport
+from pipestatus._transport import Attempt, Transport
 from pipestatus.errors import (
     AuthError,
     ForbiddenError,
@@ -56,6 +56,8 @@ class Client(Factories):
     :mod:`pipestatus._transport` for the other options. ``verify_tls=False`` turns TLS
     certificate checks off (only for test hosts); an ``ssl.SSLContext`` sets your own CAs.
     ``sleep`` replaces ``asyncio.sleep`` for backoff waits (tests pass a no-op).
+    ``on_attempt`` hears every attempt (vendor, status or error class, number, seconds; see
+    :class:`pipestatus._transport.Attempt`): a service counts requests and retries with it.
 
     The adapters come from the vendors' typed factories (``client.<vendor key>(...)``), one
     per vendor module, gathered in :class:`pipestatus.vendors.Factories`.
@@ -78,6 +80,7 @@ class Client(Factories):
         conditional: bool = True,
         session: Session | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_attempt: Callable[[Attempt], None] | None = None,
     ) -> None:
         driver = AiohttpDriver(
             timeout=timeout,
@@ -97,6 +100,7 @@ class Client(Factories):
             backoff_base=backoff_base,
             backoff_max=backoff_max,
             sleep=sleep,
+            on_attempt=on_attempt,
         )
         self._conditional = conditional
         self._sleep = sleep

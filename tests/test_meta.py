@@ -27,8 +27,8 @@ PACKAGE = ROOT / "pipestatus"
 FIXTURES = ROOT / "tests" / "fixtures"
 VENDORS = tuple(REGISTRY)
 #: The only modules allowed to import aiohttp: the transport, the test server, the CLI (serves
-#: the CCTray feed).
-AIOHTTP_ALLOWED = {"http.py", "testing", "cli"}
+#: the CCTray feed) and the service.
+AIOHTTP_ALLOWED = {"http.py", "testing", "cli", "serve"}
 
 
 def test_public_names_are_those_of_the_design() -> None:

@@ -29,7 +29,7 @@ from pipestatus.testing.dialects._base import Context, Dialect, Route, ids_of
 from pipestatus.testing.fleet import fleet_table
 from pipestatus.vendors import REGISTRY
 
-ROOT = Path(pipestatus.__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: its README and sources
 TESTING = ROOT / "pipestatus" / "testing"
 README = ROOT / "README.md"
 TOKEN = "secret-token"

@@ -6,6 +6,7 @@ shell completion (``python -m pipestatus`` runs it too).
     pipestatus wait NAME [--timeout S] [--interval S] a deploy gate: exit 0, 3 or 4
     pipestatus watch [--json | --live] [--strict]     one line per change, or a live table
     pipestatus cctray [--serve HOST:PORT] [--strict]  a CCTray XML feed
+    pipestatus serve [--listen HOST:PORT]             dashboard, metrics, feed, notifications
     pipestatus init [PATH] [--demo] [--force]         write a commented configuration
     pipestatus demo [--speed 10] [--duration S]       a simulated fleet, watched live
     pipestatus completion bash|zsh|fish               a shell completion script

@@ -40,10 +40,12 @@ from pipestatus.cli.convert import (
     IdText,
     Problem,
     WebURL,
+    Word,
     structure,
 )
 from pipestatus.cli.credentials import SCHEMES, CredentialKeys, Secret, TokenKeys
 from pipestatus.cli.example import EXAMPLE
+from pipestatus.cli.serveconf import Notify, ServeKeys, parse_notify, parse_serve
 from pipestatus.cli.textfile import Unreadable, read_small
 from pipestatus.client import Client
 from pipestatus.errors import AuthError, PipestatusError, TransportError
@@ -68,7 +70,7 @@ __all__ = [
 
 Outcome: TypeAlias = Run | PipestatusError
 
-_TOP_KEYS: Final = frozenset({"accounts", "pipelines"})
+_TOP_KEYS: Final = frozenset({"accounts", "pipelines", "serve", "notify"})
 _USE_ENV_ADVICE: Final = (
     "a token must not be written in the file: put it in an environment variable "
     "and name that variable with token_env"
@@ -127,6 +129,7 @@ class PipelineKeys:
     account: str
     name: str | None = None
     url: WebURL | None = None
+    tags: tuple[Word, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -138,6 +141,7 @@ class Pipeline:
     name: str | None = None
     url: str | None = None  # the pipeline's web page, when the file gives one
     index: int = 0  # position in the file, for messages (pipelines[index])
+    tags: tuple[str, ...] = ()  # the file's tags: `serve` groups and notifies by them
 
     @property
     def label(self) -> str:
@@ -147,11 +151,14 @@ class Pipeline:
 
 @attrs.frozen(kw_only=True)
 class Config:
-    """A validated configuration: accounts by name and pipelines in file order."""
+    """A validated configuration: accounts by name and pipelines in file order, and what
+    ``pipestatus serve`` reads (``[serve]``, ``[notify]``; see :mod:`pipestatus.cli.serveconf`)."""
 
     source: str
     accounts: Mapping[str, Account]
     pipelines: tuple[Pipeline, ...]
+    serve: ServeKeys = attrs.Factory(ServeKeys)
+    notify: Notify = attrs.Factory(Notify)
 
 
 def load_config(path: str | Path) -> Config:
@@ -241,6 +248,7 @@ class Followed:
     target: Target
     home: str
     page: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 def follow_targets(client: Client, config: Config, tokens: Mapping[str, Secret]) -> list[Followed]:
@@ -288,6 +296,7 @@ def _follow(client: Client, config: Config, tokens: Mapping[str, Secret]) -> lis
                 target=target,
                 home=homes[pipeline.account],
                 page=pipeline.url,
+                tags=pipeline.tags,
             )
         )
     return out
@@ -353,7 +362,15 @@ def _parse(data: Mapping[str, object], source: str) -> Config:
         seen_ids[ident] = index
         seen_labels[pipeline.label] = index
         pipelines.append(pipeline)
-    return Config(source=source, accounts=accounts, pipelines=tuple(pipelines))
+    serve = parse_serve(data["serve"]) if "serve" in data else ServeKeys()
+    notify = parse_notify(data["notify"]) if "notify" in data else Notify()
+    return Config(
+        source=source,
+        accounts=accounts,
+        pipelines=tuple(pipelines),
+        serve=serve,
+        notify=notify,
+    )
 
 
 def _table(raw: object, where: str, form: str) -> dict[str, object]:
@@ -476,4 +493,11 @@ def _pipeline(index: int, raw: object, accounts: Mapping[str, Account]) -> Pipel
             ids.append(param.check(text, param.name))
         except ValueError as exc:  # its message names the key: "repository_id must be ..."
             raise Problem(where, str(exc)) from None
-    return Pipeline(account=keys.account, ids=tuple(ids), name=keys.name, url=keys.url, index=index)
+    return Pipeline(
+        account=keys.account,
+        ids=tuple(ids),
+        name=keys.name,
+        url=keys.url,
+        index=index,
+        tags=keys.tags,
+    )

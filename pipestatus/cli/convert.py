@@ -35,10 +35,13 @@ __all__ = [
     "CONVERTER",
     "BaseURL",
     "EnvName",
+    "HookURL",
     "IdText",
     "Invalid",
     "WebURL",
     "Problem",
+    "Word",
+    "check_hook_url",
     "structure",
 ]
 
@@ -50,6 +53,11 @@ BaseURL = NewType("BaseURL", str)
 EnvName = NewType("EnvName", str)
 #: A web page for people: http(s), a host, no credentials (a query and fragment are allowed).
 WebURL = NewType("WebURL", str)
+#: A webhook's address: http(s), a host, no credentials (a query is allowed: robots take their
+#: access token there, which is why such an address is better named with ``url_env``).
+HookURL = NewType("HookURL", str)
+#: A short word or name (a tag, a glob, a sink's name): a non-empty string without controls.
+Word = NewType("Word", str)
 #: A pipeline ID as the file gives it (a string or an integer), held as a stripped ``str``.
 IdText = NewType("IdText", str)
 
@@ -155,6 +163,34 @@ def _web_url(value: object, _: object) -> WebURL:
     return WebURL(url)
 
 
+def check_hook_url(url: str) -> str:
+    """``url`` if it is a usable webhook address, else :class:`Invalid` (never echoing it: it
+    may hold a robot's access token)."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on an invalid port
+    except ValueError:
+        raise Invalid("not a valid URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise Invalid("must be an http(s):// address")
+    if parts.username is not None or parts.password is not None:
+        raise Invalid("must not carry credentials")
+    if any(ord(char) < 0x21 or 0x7F <= ord(char) <= 0x9F for char in url):
+        raise Invalid("must not contain spaces or control characters")
+    return url
+
+
+def _hook_url(value: object, _: object) -> HookURL:
+    return HookURL(check_hook_url(_str(value, None)))
+
+
+def _word(value: object, _: object) -> Word:
+    text = _str(value, None)
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in text):
+        raise Invalid("must not contain control characters")
+    return Word(text)
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
     for kind, hook in (
@@ -166,6 +202,8 @@ def _make_converter() -> cattrs.Converter:
         (EnvName, _env_name),
         (BaseURL, _base_url),
         (WebURL, _web_url),
+        (HookURL, _hook_url),
+        (Word, _word),
     ):
         converter.register_structure_hook(kind, hook)
     return converter

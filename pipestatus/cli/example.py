@@ -18,6 +18,8 @@ _EXAMPLE_HEAD: Final = """\
 #   pipestatus wait NAME                wait for the run to finish: exit 0, 3 or 4
 #   pipestatus watch --live             a live table (or one line per change)
 #   pipestatus cctray --serve 127.0.0.1:8080   a CCTray feed
+#   pipestatus serve --listen 127.0.0.1:8080   a live dashboard, /metrics, chat notifications
+#                                       ([serve] and [notify] tables: see the README)
 #
 # Found without -c when it is $PIPESTATUS_CONFIG, ./pipestatus.toml or
 # ~/.config/pipestatus/pipestatus.toml. Secrets never go in this file: each account names the

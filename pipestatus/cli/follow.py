@@ -19,8 +19,9 @@ from typing import TypeAlias
 from pipestatus.cli.config import Config, Followed, setup_problems
 from pipestatus.cli.safe import clean_change
 from pipestatus.client import Client
-from pipestatus.errors import PipestatusError
+from pipestatus.errors import AuthError, PipestatusError, TransportError
 from pipestatus.model import Change, Run, Target
+from pipestatus.watch import Watcher
 
 __all__ = ["Health", "follow"]
 
@@ -30,7 +31,9 @@ Outcome: TypeAlias = Run | PipestatusError
 class Health:
     """Tells ``say`` once when an account's every pipeline fails the way a misconfigured
     account does (see :func:`~pipestatus.cli.config.setup_problems`), and once when it reads
-    again."""
+    again. Each observation costs the same whatever the account's size: it keeps, per account,
+    how many of its pipelines were read and how many of those failed each such way, and looks
+    at the account as a whole only when that verdict flips."""
 
     def __init__(
         self, config: Config, followed: Sequence[Followed], say: Callable[[str], None]
@@ -40,22 +43,40 @@ class Health:
         self.latest: dict[Target, Outcome] = {}
         self.unusable: set[str] = set()
         self._accounts: dict[str, list[Followed]] = {}
+        self._kinds: dict[Target, str] = {}  # the kind of failure last seen, or "other"
+        self._counts: dict[str, dict[str, int]] = {}  # account -> kind -> pipelines
         for item in followed:
             self._accounts.setdefault(item.account, []).append(item)
 
     def observe(self, item: Followed, outcome: Outcome) -> None:
         self.latest[item.target] = outcome
+        kind = _failure_kind(outcome)
+        counts = self._counts.setdefault(item.account, {})
+        before = self._kinds.get(item.target)
+        if before is not None:
+            counts[before] -= 1
+        counts[kind] = counts.get(kind, 0) + 1
+        self._kinds[item.target] = kind
         mine = self._accounts.get(item.account, [])
-        if any(other.target not in self.latest for other in mine):
+        if sum(counts.values()) < len(mine):
             return  # not every pipeline of the account was read yet
-        problems = setup_problems(self.config, mine, self.latest)
-        if problems and item.account not in self.unusable:
+        broken = any(counts.get(k, 0) == len(mine) for k in ("transport", "auth"))
+        if broken and item.account not in self.unusable:
             self.unusable.add(item.account)
-            for problem in problems:
+            for problem in setup_problems(self.config, mine, self.latest):
                 self.say(f"{problem}; retrying")
-        elif not problems and item.account in self.unusable:
+        elif not broken and item.account in self.unusable:
             self.unusable.discard(item.account)
             self.say(f"{self.config.source}: accounts.{item.account}: readable again")
+
+
+def _failure_kind(outcome: Outcome) -> str:
+    """How :func:`~pipestatus.cli.config.setup_problems` sees one outcome."""
+    if isinstance(outcome, TransportError):
+        return "transport"
+    if isinstance(outcome, AuthError):
+        return "auth"
+    return "other"
 
 
 async def follow(
@@ -67,13 +88,17 @@ async def follow(
     on_change: Callable[[Followed, Change], None],
     first_round: Callable[[dict[Target, Outcome]], Awaitable[list[str]]] | None = None,
     idle_interval: float | None = None,
+    on_start: Callable[[Watcher], None] | None = None,
 ) -> list[str]:
     """Watch until ``duration`` ends (or forever), handing each change, cleaned, to
     ``on_change``; once every target was observed, ``first_round`` may return problems, which
-    end the watch and are returned."""
+    end the watch and are returned. ``on_start`` is handed the watcher before it polls (a
+    service asks it which targets are overdue)."""
     by_target = {item.target: item for item in followed}
     first: dict[Target, Outcome] = {}
     watcher = client.watcher(by_target, interval=interval, idle_interval=idle_interval, errors=True)
+    if on_start is not None:
+        on_start(watcher)
     async with watcher:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(duration):

@@ -45,6 +45,7 @@ def followed_pipelines(
             ids=tuple((key, clean(value)) for key, value in item.ids),
             home=clean(item.home),
             page=None if item.page is None else clean(item.page),
+            tags=tuple(clean(tag) for tag in item.tags),
         )
         for item in follow_targets(client, config, tokens)
     ]

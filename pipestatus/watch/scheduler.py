@@ -91,6 +91,7 @@ class Watcher:
         self._inflight: set[asyncio.Task[dict[Target, Outcome]]] = set()
         self._wake: asyncio.Future[None] | None = None
         self._closed = False
+        self._started: float | None = None  # loop time of the first iteration
         for target in targets:
             self.add(target)
 
@@ -131,6 +132,20 @@ class Watcher:
         if group is not None:
             group.discard(target)
 
+    def overdue(self, grace: float) -> frozenset[Target]:
+        """The targets whose poll was due more than ``grace`` seconds ago and has not
+        answered yet (a request hanging past its timeouts, or a starved loop): a service
+        reports them as stale. Call it while the watcher runs, in its event loop."""
+        if self._started is None:
+            return frozenset()
+        now = asyncio.get_running_loop().time()
+        started = self._started  # targets added before the first poll are due from then
+        return frozenset(
+            target
+            for target, entry in self._states.items()
+            if now - max(entry.due, started) > grace
+        )
+
     # --- lifecycle --------------------------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
@@ -157,6 +172,8 @@ class Watcher:
 
     async def __anext__(self) -> Change:
         loop = asyncio.get_running_loop()
+        if self._started is None:
+            self._started = loop.time()
         while not self._ready:
             if self._closed:
                 raise StopAsyncIteration

@@ -9,7 +9,17 @@ from types import ModuleType
 from typing import Final
 
 from pipestatus._version import __version__
-from pipestatus.cli.commands import cctray, completion, demo, init, status, view, wait, watch
+from pipestatus.cli.commands import (
+    cctray,
+    completion,
+    demo,
+    init,
+    serve,
+    status,
+    view,
+    wait,
+    watch,
+)
 
 __all__ = ["COMMANDS", "build_parser"]
 
@@ -20,6 +30,7 @@ COMMANDS: Final[tuple[ModuleType, ...]] = (
     wait,
     watch,
     cctray,
+    serve,
     init,
     demo,
     completion,
