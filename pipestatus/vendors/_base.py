@@ -130,6 +130,8 @@ class Adapter(Generic[O]):
     vendor: ClassVar[str]
     #: Adapters whose targets are fetched together (one request for many) set this.
     batches: ClassVar[bool] = False
+    #: How many targets one request carries (a batching adapter's batch size).
+    batch_size: int = 1
 
     def __init__(
         self, transport: Sender, endpoint: Endpoint, options: O, *, conditional: bool
@@ -143,6 +145,12 @@ class Adapter(Generic[O]):
     @property
     def origin(self) -> str:
         return self._endpoint.origin
+
+    @property
+    def transport(self) -> Sender:
+        """What this adapter's requests go through (the client's transport): a watch paces
+        itself to its ``max_concurrency``."""
+        return self._transport
 
     @property
     def base_url(self) -> str:

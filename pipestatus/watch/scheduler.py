@@ -1,16 +1,24 @@
 """The ``Watcher``: the one part of a watch that owns the event loop. It keeps the heap of due
 targets, launches ``adapter.poll_targets(group, on_result=...)``, absorbs each result as it
-comes (the tracker names the change, the pace says when to poll next) and yields changes."""
+comes (the tracker names the change, the pace says when to poll next) and yields changes.
+
+Under overload it stays fair: it sends no more requests at once than the client's transport
+takes (``max_concurrency``), and each freed slot goes to the most overdue target, so every
+target is answered in turn however far behind the watch falls. Falling behind (a poll sent
+more than one interval after it was due) is counted (:attr:`Watcher.late_polls`), measured
+(:attr:`Watcher.lag`) and logged: a WARNING when it starts (again at most every
+:data:`BEHIND_LOG_EVERY` seconds while it lasts), an INFO when the pace is kept again."""
 
 from __future__ import annotations
 
 import asyncio
 import heapq
 import logging
+import math
 import random
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Self
+from typing import Any, Final, Self
 
 import attrs
 
@@ -21,11 +29,14 @@ from pipestatus.watch import pace as _pace
 from pipestatus.watch.pace import Pace, Pacing, next_poll, rides_along
 from pipestatus.watch.tracker import Memory, observe
 
-__all__ = ["Watcher"]
+__all__ = ["BEHIND_LOG_EVERY", "Watcher"]
 
 logger = logging.getLogger("pipestatus.client")
 
 Outcome = Run | PipestatusError
+
+#: While a watch cannot keep its pace, it says so at most this often (seconds).
+BEHIND_LOG_EVERY: Final = 60.0
 
 
 @attrs.define
@@ -92,6 +103,15 @@ class Watcher:
         self._wake: asyncio.Future[None] | None = None
         self._closed = False
         self._started: float | None = None  # loop time of the first iteration
+        # Fair pacing: targets in flight per adapter, requests in flight per transport.
+        self._flying: dict[Adapter[Any], int] = {}
+        self._requests: dict[object, int] = {}
+        #: Polls sent more than one interval after they were due (the watch fell behind).
+        self.late_polls = 0
+        #: How late, in seconds, the most overdue poll of the last launch went out.
+        self.lag = 0.0
+        self._behind = False
+        self._said_behind = -math.inf
         for target in targets:
             self.add(target)
 
@@ -122,12 +142,16 @@ class Watcher:
         entry = self._states[target] = _Entry(pace=Pace(delay=self.pacing.interval))
         if target.source.batches:
             self._batching.setdefault(target.source, set()).add(target)
-        self._schedule(target, entry, 0.0)
+        # Due now: behind the targets overdue since earlier (before the watch runs, due from
+        # its start, see _pop_due).
+        self._schedule(target, entry, _loop_time())
         self._poke()
 
     def remove(self, target: Target) -> None:
         """Stop watching ``target``; a request already under way is left to finish unread."""
-        self._states.pop(target, None)
+        entry = self._states.pop(target, None)
+        if entry is not None and entry.in_flight:
+            self._land(target)
         group = self._batching.get(target.source)  # type: ignore[call-overload]
         if group is not None:
             group.discard(target)
@@ -184,7 +208,10 @@ class Watcher:
             self._launch(self._pop_due(now))
             if self._wake is None or self._wake.done():
                 self._wake = loop.create_future()
-            timeout = max(0.0, self._heap[0][0] - now) if self._heap else None
+            # A target still due now waits for a free slot: a result wakes the loop.
+            timeout = None
+            if self._heap and self._heap[0][0] > now:
+                timeout = self._heap[0][0] - now
             waiting: set[asyncio.Future[Any]] = {*self._inflight, self._wake}
             done, _ = await asyncio.wait(
                 waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -207,24 +234,86 @@ class Watcher:
         self._seq += 1
         heapq.heappush(self._heap, (due, self._seq, target))
 
+    def _fly(self, source: Adapter[Any]) -> None:
+        """One more target of ``source`` in flight (a request more when it starts a batch)."""
+        flying = self._flying.get(source, 0)
+        self._flying[source] = flying + 1
+        if flying % source.batch_size == 0:
+            transport = source.transport
+            self._requests[transport] = self._requests.get(transport, 0) + 1
+
+    def _land(self, target: Target) -> None:
+        """``target`` is no longer in flight (answered, or removed)."""
+        source = target.source
+        assert isinstance(source, Adapter)
+        flying = self._flying.get(source, 0) - 1
+        if flying < 0:
+            return
+        self._flying[source] = flying
+        if flying % source.batch_size == 0:
+            self._requests[source.transport] -= 1
+
     def _pop_due(self, now: float) -> list[Target]:
+        """The due targets that the free slots take, most overdue first, and the batch
+        riders they bring along; a due target that finds every slot taken stays at the top."""
         due: list[Target] = []
-        while self._heap and self._heap[0][0] <= now:
-            when, _, target = heapq.heappop(self._heap)
+        heap, lag, late = self._heap, 0.0, 0
+        while heap and heap[0][0] <= now:
+            when, _, target = heap[0]
             entry = self._states.get(target)
             if entry is None or entry.in_flight or entry.due != when:
+                heapq.heappop(heap)
                 continue  # removed, or a stale entry
+            source = target.source
+            assert isinstance(source, Adapter)
+            transport = source.transport
+            if self._requests.get(transport, 0) >= transport.max_concurrency:
+                break  # every slot taken: the most overdue goes first when one frees
+            heapq.heappop(heap)
             entry.in_flight = True
+            self._fly(source)
             due.append(target)
+            lateness = now - max(when, self._started or when)
+            lag = max(lag, lateness)
+            late += lateness > self.pacing.interval
         # A healthy target of a batching vendor brings along its adapter's other targets that
         # may ride along (see pace.rides_along).
-        for source in {t.source for t in due if t.source.batches and not self._states[t].failures}:
-            for other in self._batching.get(source, ()):  # type: ignore[call-overload]
+        for batcher in {t.source for t in due if t.source.batches and not self._states[t].failures}:
+            assert isinstance(batcher, Adapter)
+            for other in self._batching.get(batcher, ()):
                 entry = self._states[other]
                 if not entry.in_flight and rides_along(entry.pace, entry.due, now, self.pacing):
                     entry.in_flight = True
+                    self._fly(batcher)
                     due.append(other)
+        if due:
+            self._pace_kept(now, lag, late)
         return due
+
+    def _pace_kept(self, now: float, lag: float, late: int) -> None:
+        """Count and say whether the polls just sent went out in time."""
+        self.lag = lag
+        self.late_polls += late
+        if late:
+            if not self._behind or now - self._said_behind >= BEHIND_LOG_EVERY:
+                logger.warning(
+                    "the watch cannot keep its %gs pace: polls go out up to %.1f s late "
+                    "(%d late so far, %d targets, at most %d requests at once); poll less "
+                    "often or allow more concurrency",
+                    self.pacing.interval,
+                    lag,
+                    self.late_polls,
+                    len(self._states),
+                    max((t.max_concurrency for t in self._transports()), default=0),
+                )
+                self._said_behind = now
+            self._behind = True
+        elif self._behind and lag <= self.pacing.interval:
+            self._behind = False
+            logger.info("the watch keeps its %gs pace again", self.pacing.interval)
+
+    def _transports(self) -> set[Any]:
+        return {source.transport for source in self._flying}
 
     def _launch(self, due: list[Target]) -> None:
         """One task per adapter; each result comes back on its own as soon as it is known, so
@@ -253,6 +342,7 @@ class Watcher:
             entry = self._states.get(target)
             if entry is None or not entry.in_flight:
                 continue  # removed meanwhile, or a late answer for a target re-added since
+            self._land(target)
             if entry.pace.failures or not isinstance(outcome, Run):
                 self._log(target, entry, outcome)
             step = observe(entry.memory, outcome, errors=self.errors)
@@ -286,3 +376,11 @@ class Watcher:
             return
         entry.logged = text
         logger.warning("%r: %s", target, text)
+
+
+def _loop_time() -> float:
+    """The running loop's time, or 0.0 outside one (a watcher made before it runs)."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return 0.0
