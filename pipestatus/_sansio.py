@@ -55,6 +55,7 @@ __all__ = [
     "check_base_url",
     "follow_redirect",
     "has_control",
+    "looks_like_html",
     "origin_of",
     "parse_retry_after",
     "retry_delay",
@@ -106,6 +107,20 @@ def _headers_repr(headers: Mapping[str, str]) -> str:
 def _body_repr(body: bytes | None) -> str:
     # A request body may hold a password, an answer's an echoed token: its size only.
     return "None" if body is None else f"<{len(body)} bytes>"
+
+
+#: What an HTML page where JSON belongs most often means.
+HTML_HINT: Final = (
+    "is the endpoint the API's address? a web console's or a login page's address answers HTML"
+)
+
+
+def looks_like_html(body: bytes, content_type: str | None) -> bool:
+    """Whether an answer is a web page: an HTML content type, or a body that starts like one."""
+    if content_type and "html" in content_type.lower():
+        return True
+    head = body[:512].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
 
 
 def sendable(value: str | None) -> str | None:
@@ -254,13 +269,19 @@ class Response:
         return Validators(self.headers.get("etag"), self.headers.get("last-modified"))
 
     def json(self) -> Any:
-        """The decoded body, or ``ResponseError`` when it is not JSON."""
+        """The decoded body, or ``ResponseError`` when it is not JSON (with a hint when it is
+        an HTML page: an endpoint pasted from a browser's address bar answers one)."""
         try:
             return json.loads(self.body)
         except RecursionError:
             reason = "JSON nested too deeply"
         except (ValueError, UnicodeDecodeError) as exc:
-            reason = f"invalid JSON ({exc})" if self.body.strip() else "empty body, JSON expected"
+            if looks_like_html(self.body, self.headers.get("content-type")):
+                reason = f"invalid JSON: the answer is an HTML page ({HTML_HINT})"
+            elif self.body.strip():
+                reason = f"invalid JSON ({exc})"
+            else:
+                reason = "empty body, JSON expected"
         raise ResponseError(reason[:300], vendor=self.vendor, path=None)
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "contained",
     "int_id",
     "json_error",
+    "page_repeats",
     "segment",
     "settled",
     "string_id",
@@ -101,6 +102,24 @@ def json_error(
         return None
 
     return pick(codes), pick(messages)
+
+
+def page_repeats(seen: set[tuple[str, ...]], ids: Sequence[str]) -> bool:
+    """Whether a page of a paged list repeats a page served before (the same IDs in the same
+    order), which a pager must stop at: a server cycling through its pages (A, B, A, B...,
+    with no total to stop at) would be paged to the end of the pager's bound, its items over
+    and over. ``seen`` holds the pages so far (the pager keeps it, one per listing); a new page
+    is added to it. An empty page never repeats (it ends a list).
+
+    Pure, for every pager to call on every page (v4's job list does; a list that shifts while
+    paged, where new items push old ones onto the next page, repeats items, not pages)."""
+    if not ids:
+        return False
+    page = tuple(ids)
+    if page in seen:
+        return True
+    seen.add(page)
+    return False
 
 
 def segment(value: str) -> str:

@@ -22,7 +22,7 @@ from pipestatus.auth import Auth, HuaweiAKSK, HuaweiCredentials, TokenProvider
 from pipestatus.errors import ResponseError
 from pipestatus.model import Job, Run, Stage, Target
 from pipestatus.status import Status, StatusTable, aggregate
-from pipestatus.vendors._base import Adapter, Connector, decode, int_id
+from pipestatus.vendors._base import Adapter, Connector, decode, int_id, page_repeats
 from pipestatus.vendors._huawei import (
     DEMO_AK,
     HEADER,
@@ -257,7 +257,8 @@ class CodeArtsRepo(Adapter[Options]):
         page_size: int = PAGE_SIZE,
     ) -> AsyncIterator[Job]:
         """Every job of the pipeline's job list, page by page (stops at ``X-Total``, at a short
-        page, or after ``max_jobs``)."""
+        page, or after ``max_jobs``). A page that repeats one served before (a server cycling
+        through its pages) is a ``ResponseError``, at the first repeat."""
         repo, pipe = _ids(repository_id, pipeline_id)
         if not 1 <= page_size <= PAGE_SIZE:
             raise ValueError(f"page_size must be in 1..{PAGE_SIZE}")
@@ -265,7 +266,7 @@ class CodeArtsRepo(Adapter[Options]):
             raise ValueError("max_jobs must be >= 0")
         path = f"/v4/repositories/{repo}/pipelines/{pipe}/jobs"
         offset = seen = 0
-        previous: list[str] | None = None
+        pages: set[tuple[str, ...]] = set()
         for _ in range(MAX_PAGES):
             if max_jobs is not None and seen >= max_jobs:
                 return
@@ -273,12 +274,12 @@ class CodeArtsRepo(Adapter[Options]):
                 self._endpoint, "GET", path, params={"offset": offset, "limit": page_size}
             )
             jobs = decode(response.json(), parse_jobs_page, vendor=VENDOR)
-            ids = [job.id for job in jobs]
-            if jobs and ids == previous:
+            if page_repeats(pages, [job.id for job in jobs]):
                 raise ResponseError(
-                    f"the job list served the same page again at offset {offset}", vendor=VENDOR
+                    f"the job list served the same page again at offset {offset} (it cycles "
+                    f"through its pages): stopped after {len(pages) + 1} pages",
+                    vendor=VENDOR,
                 )
-            previous = ids
             for job in jobs:
                 if max_jobs is not None and seen >= max_jobs:
                     return
