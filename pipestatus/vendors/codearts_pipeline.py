@@ -250,8 +250,13 @@ class BatchReader:
 
     def feed(self, items: Sequence[object], start: int = 0) -> None:
         """Read ``items``, the answer's items from index ``start`` on."""
-        results, wanted = self._results, self._wanted
+        results, wanted, unread = self._results, self._wanted, 0
         for index, item in enumerate(items, start):
+            if type(item) is not dict:  # the common case of a broken answer: cheapest first
+                unread += 1
+                if len(self._unattributed) < MAX_UNATTRIBUTED:
+                    self._unattributed.append(_item_error(item, index))
+                continue
             pipeline_id = _item_id(item)
             if pipeline_id is not None:
                 if wanted is not None and pipeline_id not in wanted:
@@ -266,7 +271,7 @@ class BatchReader:
                     continue
             else:
                 # No usable pipeline_id: the schema (a required ID) refuses it unread.
-                self._count += 1
+                unread += 1
                 if len(self._unattributed) < MAX_UNATTRIBUTED:
                     self._unattributed.append(_item_error(item, index))
                 continue
@@ -275,6 +280,7 @@ class BatchReader:
                 results[pipeline_id] = _item_error(item, index)
             elif not isinstance(results.get(wire.pipeline_id), Run):
                 results[wire.pipeline_id] = to_run(wire)
+        self._count += unread
 
     def result(self) -> BatchResult:
         """What was read; one log line when some items named no pipeline."""
