@@ -321,8 +321,11 @@ class Transport:
             if _UNDER_WAY.get():
                 raise TransportError(f"{endpoint.vendor}: {CLOSED}")
             raise RuntimeError("the Client is not open: use `async with Client() as client:`")
-        with under_way():
+        marker = _UNDER_WAY.set(True)  # as under_way() does, without a generator per request
+        try:
             return await self._request(endpoint, method, path, params, json_body, validators)
+        finally:
+            _UNDER_WAY.reset(marker)
 
     async def _request(
         self,
