@@ -2,7 +2,7 @@
 
 The public API (see README.md)::
 
-    from pipestatus import Client, Status, Run, Stage, Job, Target, Change
+    from pipestatus import Client, Status, Run, Stage, Job, Target, Change, Pipeline
 
 Importing the package is cheap: each name is loaded on first use, so ``import pipestatus.model``
 or a vendor's ``parse_*`` functions load no network library (``Client`` brings aiohttp).
@@ -17,13 +17,14 @@ from pipestatus._version import __version__
 
 if TYPE_CHECKING:
     from pipestatus.client import Client
-    from pipestatus.model import Change, Job, Run, Stage, Target
+    from pipestatus.model import Change, Job, Pipeline, Run, Stage, Target
     from pipestatus.status import Status
 
 __all__ = [
     "Change",
     "Client",
     "Job",
+    "Pipeline",
     "Run",
     "Stage",
     "Status",
@@ -35,6 +36,7 @@ _HOMES = {
     "Change": "pipestatus.model",
     "Client": "pipestatus.client",
     "Job": "pipestatus.model",
+    "Pipeline": "pipestatus.model",
     "Run": "pipestatus.model",
     "Stage": "pipestatus.model",
     "Status": "pipestatus.status",

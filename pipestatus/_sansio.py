@@ -45,6 +45,7 @@ __all__ = [
     "REDIRECTS",
     "Endpoint",
     "ErrorDecoder",
+    "RetryHint",
     "Request",
     "Response",
     "Sealed",
@@ -75,6 +76,8 @@ MAX_VALIDATOR: Final = 512
 
 #: A vendor's error body -> ``(code, message)``; ``(None, None)`` when it holds neither.
 ErrorDecoder = Callable[[bytes], tuple[str | None, str | None]]
+#: A 429's body -> the seconds the vendor says to wait there, or ``None``.
+RetryHint = Callable[[bytes], float | None]
 
 T = TypeVar("T")
 
@@ -186,6 +189,8 @@ class Endpoint:
     base_url: str
     auth: Auth = attrs.field(repr=False, eq=False)
     decode_error: ErrorDecoder = attrs.field(repr=False, eq=False)
+    #: Reads a 429's body for the wait when ``Retry-After`` is missing (``None``: never).
+    retry_hint: RetryHint | None = attrs.field(default=None, repr=False, eq=False)
     origin: str = attrs.field(init=False, repr=False, eq=False)
 
     @origin.default
@@ -194,11 +199,20 @@ class Endpoint:
 
     @classmethod
     def create(
-        cls, vendor: str, base_url: object, auth: Auth, decode_error: ErrorDecoder
+        cls,
+        vendor: str,
+        base_url: object,
+        auth: Auth,
+        decode_error: ErrorDecoder,
+        retry_hint: RetryHint | None = None,
     ) -> Endpoint:
         """An endpoint at a validated base URL (see :func:`check_base_url`)."""
         return cls(
-            vendor=vendor, base_url=check_base_url(base_url), auth=auth, decode_error=decode_error
+            vendor=vendor,
+            base_url=check_base_url(base_url),
+            auth=auth,
+            decode_error=decode_error,
+            retry_hint=retry_hint,
         )
 
 
@@ -425,6 +439,8 @@ def api_error_for(response: Response, endpoint: Endpoint, hide: Callable[[str], 
     retry_after = None
     if response.status == 429:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if retry_after is None and endpoint.retry_hint is not None:
+            retry_after = endpoint.retry_hint(response.body)  # the vendor says so in its body
     message = message or response.reason
     return api_error(
         response.status,

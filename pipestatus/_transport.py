@@ -53,7 +53,13 @@ from pipestatus._sansio import (
     retry_delay,
 )
 from pipestatus._version import __version__
-from pipestatus.errors import APIError, AuthError, RequestTimeout, TransportError
+from pipestatus.errors import (
+    APIError,
+    AuthError,
+    RateLimitedError,
+    RequestTimeout,
+    TransportError,
+)
 
 __all__ = [
     "CLOSED",
@@ -371,7 +377,10 @@ class Transport:
                 refreshed = True  # fresh credentials and one more try, not counted as a retry
                 attempt -= 1
                 continue
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if isinstance(error, RateLimitedError):
+                retry_after = error.retry_after  # the header's, or the vendor's body's
+            else:
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
             delay = retry_delay(error, attempt, self.policy, self._rng, retry_after=retry_after)
             if delay is None:
                 raise error

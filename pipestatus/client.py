@@ -27,7 +27,7 @@ from pipestatus.errors import (
     WaitTimeout,
 )
 from pipestatus.http import AiohttpDriver, Session
-from pipestatus.model import Change, Run, Target
+from pipestatus.model import Change, Run, Scope, Target
 from pipestatus.vendors import Factories
 from pipestatus.vendors._base import Adapter, settled
 from pipestatus.watch import Watcher
@@ -129,7 +129,7 @@ class Client(Factories):
         )
 
     def _connect(self, spec: VendorSpec[A, O], base_url: str, auth: Auth, options: O) -> A:
-        endpoint = Endpoint.create(spec.key, base_url, auth, spec.decode_error)
+        endpoint = Endpoint.create(spec.key, base_url, auth, spec.decode_error, spec.retry_hint)
         return spec.adapter(self._transport, endpoint, options, conditional=self._conditional)
 
     # --- fan-out ----------------------------------------------------------------------------------
@@ -138,26 +138,39 @@ class Client(Factories):
         """Every target's latest run, or the ``PipestatusError`` that target met.
 
         v5 targets of one adapter go out in batch calls; the others one request each; all at
-        once under ``max_concurrency``. Cancelling ``poll`` cancels all of its requests. On a
-        client that is not open: ``RuntimeError``, as a direct call raises.
+        once under ``max_concurrency``. A ``Scope`` (``adapter.scope(...)``) stands for every
+        pipeline it lists: each is keyed by its own ``Target`` (equal to
+        ``adapter.target(id)``), and a pipeline both in a scope and named alone is polled once;
+        a v5 scope's poll is the pipeline list itself. A scope whose listing failed is keyed
+        itself, with its error. Cancelling ``poll`` cancels all of its requests. On a client
+        that is not open: ``RuntimeError``, as a direct call raises.
         """
         if self._transport.closed:
             raise RuntimeError("the Client is not open: use `async with Client() as client:`")
         unique = list(dict.fromkeys(targets))
-        groups: dict[Adapter[Any], list[Target]] = {}
+        groups: dict[Adapter[Any], tuple[list[Scope], list[Target]]] = {}
         for target in unique:
             source = target.source
             if not isinstance(source, Adapter):
                 raise TypeError(f"{target!r} was not made by an adapter of this library")
-            groups.setdefault(source, []).append(target)
+            scopes, plain = groups.setdefault(source, ([], []))
+            if isinstance(target, Scope):
+                scopes.append(target)
+            else:
+                plain.append(target)
         async with asyncio.TaskGroup() as tasks:
             running = [
-                tasks.create_task(adapter.poll_targets(group)) for adapter, group in groups.items()
+                tasks.create_task(
+                    adapter.poll_scoped(scopes, plain) if scopes else adapter.poll_targets(plain)
+                )
+                for adapter, (scopes, plain) in groups.items()
             ]
         merged: dict[Target, Outcome] = {}
         for task in running:
             merged.update(task.result())
-        return {target: merged[target] for target in unique}
+        ordered = {target: merged.pop(target) for target in unique if target in merged}
+        ordered.update(merged)  # the scopes' pipelines, in listing order
+        return ordered
 
     async def wait(self, target: Target, *, timeout: float, interval: float = 10.0) -> Run:
         """Poll ``target`` until its latest run is terminal and return it (to gate a deploy).

@@ -169,7 +169,7 @@ async def serving(
     async with Client(
         timeout=request_timeout, retries=retries, on_attempt=metrics.on_attempt, sleep=no_wait
     ) as client:
-        followed = followed_pipelines(client, config, tokens)
+        followed = await followed_pipelines(client, config, tokens)
         task = asyncio.create_task(
             run_service(
                 client,

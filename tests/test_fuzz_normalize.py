@@ -12,10 +12,18 @@ from conftest import json_paths, load_fixture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipestatus._wire import Structurer
 from pipestatus.errors import ResponseError
 from pipestatus.model import Job, Run
 from pipestatus.status import Status
 from pipestatus.vendors import codearts_pipeline, codearts_repo, yunxiao
+from pipestatus.vendors._codearts_pipeline_detail import (
+    parse_detail,
+    parse_log_chunk,
+    parse_pipelines_page,
+    parse_runs_page,
+)
+from pipestatus.vendors._yunxiao_history import WireRunItem, parse_runs
 
 FUZZ = settings(
     max_examples=200,
@@ -72,6 +80,20 @@ KEYS = sorted(
         "branch",
         "index",
         "jobSign",
+        # the v0.2 payloads: lists, run detail, history, logs
+        "pipelines",
+        "latest_run",
+        "pipeline_runs",
+        "total",
+        "offset",
+        "limit",
+        "steps",
+        "exec_id",
+        "current_system_time",
+        "has_more",
+        "end_offset",
+        "log",
+        "pipelineName",
     }
 )
 
@@ -213,6 +235,33 @@ def _check_batch(result: Any) -> None:
     assert all(isinstance(error, ResponseError) for error in result.unattributed)
 
 
+def _check_items(items: Any, vendor: str) -> None:
+    for item in items:
+        if isinstance(item, ResponseError):
+            assert item.vendor == vendor
+        else:
+            _check_run(item, vendor)
+
+
+def _check_page(page: Any, vendor: str) -> None:
+    assert page.total is None or isinstance(page.total, int)
+    for item in page.items:
+        if isinstance(item, Run | ResponseError):
+            _check_items([item], vendor)
+        else:  # a listed pipeline: its ID, and its run or the error reading it, or None
+            assert isinstance(item.pipeline_id, str)
+            assert item.pipeline_id
+            if item.latest is not None:
+                _check_items([item.latest], vendor)
+    assert all(isinstance(error, ResponseError) for error in page.unattributed)
+
+
+def _check_chunk(chunk: Any) -> None:
+    assert isinstance(chunk.text, str)
+    assert isinstance(chunk.has_more, bool)
+    assert chunk.end_offset is None or isinstance(chunk.end_offset, int)
+
+
 NORMALIZERS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], None], Callable[[], Any]]] = {
     "codearts_repo.parse_latest_jobs": (
         codearts_repo.parse_latest_jobs,
@@ -241,6 +290,41 @@ NORMALIZERS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], None], Callab
             load_fixture("codearts_pipeline", "batch-status-200.json")
             + load_fixture("codearts_pipeline", "batch-status-int-ids-200.json")
         ),
+    ),
+    "codearts_pipeline.parse_detail": (
+        lambda payload: parse_detail(payload, codearts_pipeline.STATUS, "x"),
+        lambda run: _check_run(run, "codearts_pipeline"),
+        lambda: load_fixture("codearts_pipeline", "run-detail-failed-200.json"),
+    ),
+    "codearts_pipeline.parse_pipelines_page": (
+        lambda payload: parse_pipelines_page(
+            payload, codearts_pipeline.parse_run, "codearts_pipeline"
+        ),
+        lambda page: _check_page(page, "codearts_pipeline"),
+        lambda: load_fixture("codearts_pipeline", "pipelines-list-200.json"),
+    ),
+    "codearts_pipeline.parse_runs_page": (
+        lambda payload: parse_runs_page(
+            payload, codearts_pipeline.parse_run, "codearts_pipeline", "p"
+        ),
+        lambda page: _check_page(page, "codearts_pipeline"),
+        lambda: load_fixture("codearts_pipeline", "pipeline-runs-200.json"),
+    ),
+    "codearts_pipeline.parse_log_chunk": (
+        parse_log_chunk,
+        lambda chunk: _check_chunk(chunk),
+        lambda: load_fixture("codearts_pipeline", "step-log-200.json"),
+    ),
+    "yunxiao.parse_runs": (
+        lambda payload: parse_runs(
+            payload,
+            "124",
+            Structurer(yunxiao.converters, WireRunItem, vendor="yunxiao"),
+            yunxiao.STATUS,
+            yunxiao.TRIGGER_MODES,
+        ),
+        lambda runs: _check_items(runs, "yunxiao"),
+        lambda: load_fixture("yunxiao", "runs-200.json"),
     ),
     "yunxiao.parse_latest_run": (
         yunxiao.parse_latest_run,

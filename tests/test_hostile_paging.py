@@ -1,6 +1,7 @@
 """A paged list that cycles (pages A, B, A, B... with no total) is stopped at its first repeated
 page with a clear error, in as many requests as pages it had: never duplicates, never 10,000
-requests. The rule is one pure function every pager calls (``vendors._base.page_repeats``)."""
+requests. The rule is one pure function (``vendors._base.page_repeats``), which the shared
+paging rule every pager follows (``vendors._paging.Pages``) calls."""
 
 from __future__ import annotations
 
@@ -50,4 +51,4 @@ async def test_a_cycling_job_list_stops_at_its_first_repeated_page(period: int) 
         requests = len(server.requests)
     assert requests == period + 1
     assert len(seen) == len(set(seen)) == period * 100
-    assert f"stopped after {period + 1} pages" in str(info.value)
+    assert f"page {period + 1}" in str(info.value)

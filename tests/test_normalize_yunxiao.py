@@ -34,6 +34,13 @@ WORDS = {
     "SKIPPED": Status.SKIPPED,
     "TIMEOUT": Status.TIMEDOUT,
 }
+#: The webhook plugin's words (vendor-docs/yunxiao-flow-more.md section 11), read as suggested.
+WEBHOOK_WORDS = {
+    "CANCELLING": Status.RUNNING,
+    "FINISH": Status.SUCCESS,
+    "UNKOWN": Status.PENDING,
+    "SKIP": Status.SKIPPED,
+}
 
 _unique = itertools.count()
 
@@ -206,10 +213,14 @@ def test_large_run() -> None:
 
 def test_word_table_matches() -> None:
     """The Yunxiao table holds exactly the words worked out here."""
-    assert dict(yunxiao.STATUS.words) == WORDS
+    assert dict(yunxiao.STATUS.words) == {**WORDS, **WEBHOOK_WORDS}
 
 
-@pytest.mark.parametrize(("word", "expected"), WORDS.items(), ids=list(WORDS))
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [*WORDS.items(), *WEBHOOK_WORDS.items()],
+    ids=[*WORDS, *WEBHOOK_WORDS],
+)
 def test_status_word(word: str, expected: Status) -> None:
     """Each Yunxiao word maps to its status at every level, kept verbatim."""
     payload = fixture("latest-run-200.json")

@@ -19,7 +19,16 @@ from pipestatus.errors import (
 )
 from pipestatus.model import ChangeKind as K
 from pipestatus.watch import classify, signature
-from pipestatus.watch.tracker import KINDS, Last, Memory, Seen, Step, observe, run_key
+from pipestatus.watch.tracker import (
+    KINDS,
+    Last,
+    Memory,
+    Seen,
+    Step,
+    depart,
+    observe,
+    run_key,
+)
 
 P, R, OK, F, C, S, T = (
     Status.PENDING,
@@ -263,9 +272,28 @@ def test_each_row_names_its_kind(
     assert (step.row, step.kind) == (row, kind)
 
 
+#: What :func:`depart` meets: a history, the row it decides and the kind.
+DEPARTS = [
+    pytest.param([], (Seen.LEFT, Last.ANY), K.REMOVED, id="never-seen"),
+    pytest.param([run(1, F)], (Seen.LEFT, Last.ANY), K.REMOVED, id="after-a-failure"),
+    pytest.param([run(1, OK), run(2, R)], (Seen.LEFT, Last.ANY), K.REMOVED, id="while-running"),
+]
+
+
+@pytest.mark.parametrize(("history", "row", "kind"), DEPARTS)
+def test_a_target_that_left_its_scope_is_removed(
+    history: list[Outcome], row: tuple[Seen, Last], kind: K
+) -> None:
+    """A target leaving its scope is the LEFT row, kind REMOVED, and is forgotten after."""
+    memory, _ = replay(history, errors=False)
+    step = depart(memory)
+    assert (step.row, step.kind) == (row, kind)
+    assert step.memory == Memory()
+
+
 def test_every_row_of_the_table_is_exercised() -> None:
     """The cases above reach every row of ``KINDS``, and nothing outside it."""
-    reached = {param.values[3] for param in ROWS}
+    reached = {param.values[3] for param in ROWS} | {param.values[1] for param in DEPARTS}
     assert reached == set(KINDS)
 
 

@@ -27,6 +27,7 @@ Secrets never live in the file: an account names the environment variables that 
 
 from __future__ import annotations
 
+import asyncio
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,7 +50,7 @@ from pipestatus.cli.serveconf import Notify, ServeKeys, parse_notify, parse_serv
 from pipestatus.cli.textfile import Unreadable, read_small
 from pipestatus.client import Client
 from pipestatus.errors import AuthError, PipestatusError, TransportError
-from pipestatus.model import Run, Target
+from pipestatus.model import Run, Scope, Target
 from pipestatus.vendors import REGISTRY, VendorSpec
 
 __all__ = [
@@ -61,6 +62,9 @@ __all__ = [
     "Followed",
     "Pipeline",
     "Secret",
+    "account_adapters",
+    "account_scopes",
+    "discover_targets",
     "follow_targets",
     "load_config",
     "parse_config",
@@ -104,6 +108,9 @@ class Account:
     region: str | None = None
     auth: str = "token"
     credentials: CredentialKeys | None = None
+    #: ``pipelines = "*"`` (or a glob): follow every pipeline of the account whose name
+    #: matches, found by listing them (for vendors that list: ``adapter.discovers``).
+    pipelines: str | None = None
 
     @property
     def spec(self) -> VendorSpec[Any, Any]:
@@ -225,6 +232,7 @@ def resolve_tokens(config: Config, environ: Mapping[str, str]) -> dict[str, Secr
 def _read_secrets(config: Config, environ: Mapping[str, str]) -> dict[str, Secret] | str:
     """The secrets of :func:`resolve_tokens`, or the message of the first problem."""
     used = {pipeline.account for pipeline in config.pipelines}
+    used |= {name for name, account in config.accounts.items() if account.pipelines is not None}
     secrets: dict[str, Secret] = {}
     for name, account in config.accounts.items():
         if name not in used or account.credentials is None:
@@ -249,22 +257,27 @@ class Followed:
     home: str
     page: str | None = None
     tags: tuple[str, ...] = ()
+    #: Found by listing its account (``pipelines = "GLOB"``), not named in the file.
+    found: bool = False
 
 
-def follow_targets(client: Client, config: Config, tokens: Mapping[str, Secret]) -> list[Followed]:
-    """Each configured pipeline with its target, made by an adapter per account on ``client``
-    (no request is sent). A region the vendor does not know, or IDs it refuses, raise
-    ``ConfigError`` naming the key or the entry."""
-    followed = _follow(client, config, tokens)
-    if isinstance(followed, str):
+def account_adapters(
+    client: Client, config: Config, tokens: Mapping[str, Secret]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """An adapter on ``client`` for each account whose credentials were read, and each one's
+    home URL (no request is sent); a region the vendor does not know raises ``ConfigError``."""
+    made = _account_adapters(client, config, tokens)
+    if isinstance(made, str):
         del tokens  # raised from a frame that holds no secret, and with no context
-        raise ConfigError(followed)
-    return followed
+        raise ConfigError(made)
+    return made
 
 
-def _follow(client: Client, config: Config, tokens: Mapping[str, Secret]) -> list[Followed] | str:
-    """What :func:`follow_targets` returns, or the message of the first problem (returned: the
-    refusals come from the credentials' own checks, whose frames hold the secrets)."""
+def _account_adapters(
+    client: Client, config: Config, tokens: Mapping[str, Secret]
+) -> tuple[dict[str, Any], dict[str, str]] | str:
+    """What :func:`account_adapters` returns, or the message of the first problem (returned:
+    the refusals come from the credentials' own checks, whose frames hold the secrets)."""
     adapters: dict[str, Any] = {}
     homes: dict[str, str] = {}
     for name, account in config.accounts.items():
@@ -280,6 +293,31 @@ def _follow(client: Client, config: Config, tokens: Mapping[str, Secret]) -> lis
             adapters[name] = client._connect(spec, homes[name], auth, account.options)
         except ValueError as exc:
             return f"{config.source}: accounts.{name}: {exc}"
+    return adapters, homes
+
+
+#: The adapters of :func:`account_adapters` and their home URLs, by account name.
+Made: TypeAlias = tuple[dict[str, Any], dict[str, str]]
+
+
+def follow_targets(
+    client: Client, config: Config, tokens: Mapping[str, Secret], *, made: Made | None = None
+) -> list[Followed]:
+    """Each configured pipeline with its target, made by an adapter per account on ``client``
+    (no request is sent), or by the adapters ``made`` (targets of one adapter only are equal:
+    pass the same ones to :func:`discover_targets`). A region the vendor does not know, or IDs
+    it refuses, raise ``ConfigError`` naming the key or the entry. (Pipelines an account
+    follows by a glob are found by :func:`discover_targets`.)"""
+    followed = _follow(config, made or account_adapters(client, config, tokens))
+    if isinstance(followed, str):
+        del tokens  # raised from a frame that holds no secret, and with no context
+        raise ConfigError(followed)
+    return followed
+
+
+def _follow(config: Config, made: Made) -> list[Followed] | str:
+    """What :func:`follow_targets` returns, or the message of the first problem."""
+    adapters, homes = made
     out = []
     for pipeline in config.pipelines:
         account = config.accounts[pipeline.account]
@@ -298,6 +336,92 @@ def _follow(client: Client, config: Config, tokens: Mapping[str, Secret]) -> lis
                 page=pipeline.url,
                 tags=pipeline.tags,
             )
+        )
+    return out
+
+
+async def discover_targets(
+    client: Client,
+    config: Config,
+    tokens: Mapping[str, Secret],
+    named: Sequence[Followed] = (),
+    *,
+    made: Made | None = None,
+) -> list[Followed]:
+    """The pipelines of every account with ``pipelines = "GLOB"``, found by listing them
+    (one listing per account, all at once), in listing order; those already ``named`` in
+    ``[[pipelines]]`` are left out. A pipeline's label is its name (``account/id`` when it has
+    none, or when another pipeline has that label). An account whose listing fails raises
+    ``ConfigError`` naming it. ``made``: the adapters ``named`` was made with."""
+    adapters, homes = made or account_adapters(client, config, tokens)
+    del tokens  # the secrets stay out of the frame a ConfigError below is raised from
+    globbed = [
+        (name, account)
+        for name, account in config.accounts.items()
+        if account.pipelines is not None and name in adapters
+    ]
+
+    async def listing(name: str, account: Account) -> list[Any] | PipestatusError:
+        try:
+            glob = account.pipelines
+            return list(await adapters[name].pipelines(None if glob == "*" else glob))
+        except PipestatusError as exc:
+            return exc
+
+    found = await asyncio.gather(*(listing(name, account) for name, account in globbed))
+    known = {item.target for item in named}
+    labels = {item.label for item in named}
+    out: list[Followed] = []
+    for (name, account), pipelines in zip(globbed, found, strict=True):
+        if isinstance(pipelines, PipestatusError):
+            raise ConfigError(
+                f"{config.source}: accounts.{name}.pipelines: cannot list the pipelines of "
+                f"{homes[name]}: {pipelines}"
+            )
+        for pipeline in pipelines:
+            if pipeline.target in known:
+                continue
+            known.add(pipeline.target)
+            label = pipeline.name or f"{name}/{pipeline.id}"
+            if label in labels:
+                label = f"{name}/{pipeline.id}"
+            labels.add(label)
+            out.append(
+                Followed(
+                    label=label,
+                    account=name,
+                    vendor=account.vendor,
+                    ids=tuple(zip(account.spec.id_names, pipeline.target.ids, strict=True)),
+                    target=pipeline.target,
+                    home=homes[name],
+                    found=True,
+                )
+            )
+    return out
+
+
+def account_scopes(
+    client: Client,
+    config: Config,
+    tokens: Mapping[str, Secret],
+    followed: Sequence[Followed] = (),
+) -> dict[Scope, Followed]:
+    """A ``Scope`` for each account with ``pipelines = "GLOB"`` (no request is sent), with a
+    ``Followed`` that stands for the account (its name as the label), for a watch that lists
+    the accounts again as it runs. Accounts of ``followed`` keep their adapters, so a scope's
+    pipelines are the same targets as theirs."""
+    adapters, homes = account_adapters(client, config, tokens)
+    for item in followed:
+        adapters[item.account] = item.target.source
+        homes[item.account] = item.home
+    out: dict[Scope, Followed] = {}
+    for name, account in config.accounts.items():
+        glob = account.pipelines
+        if glob is None or name not in adapters:
+            continue
+        scope = adapters[name].scope(None if glob == "*" else glob)
+        out[scope] = Followed(
+            label=name, account=name, vendor=account.vendor, ids=(), target=scope, home=homes[name]
         )
     return out
 
@@ -343,8 +467,14 @@ def _parse(data: Mapping[str, object], source: str) -> Config:
         raise Problem("accounts", "missing: add at least one [accounts.NAME] table")
     accounts = {name: _account(name, raw) for name, raw in raw_accounts.items()}
     raw_pipelines = data.get("pipelines")
-    if not isinstance(raw_pipelines, list) or not raw_pipelines:
-        raise Problem("pipelines", "missing: add at least one [[pipelines]] entry")
+    globbing = any(account.pipelines is not None for account in accounts.values())
+    if globbing and raw_pipelines is None:
+        raw_pipelines = []
+    elif not isinstance(raw_pipelines, list) or not raw_pipelines:
+        raise Problem(
+            "pipelines",
+            'missing: add at least one [[pipelines]] entry (or pipelines = "*" on an account)',
+        )
     pipelines: list[Pipeline] = []
     seen_ids: dict[tuple[str, tuple[str, ...]], int] = {}
     seen_labels: dict[str, int] = {}
@@ -407,8 +537,10 @@ def _account(name: str, raw: object) -> Account:
     scheme = _scheme(table, spec, where)
     scheme_keys = frozenset(field.name for field in attrs.fields(SCHEMES[scheme]))
     place = _place(table, spec, where)
+    follows = _follows(table, spec, where)
     common = {place, *(("auth",) if "auth" in table else ())}
-    allowed = frozenset(common) | scheme_keys | option_keys | {"vendor"}
+    allowed_extra = {"pipelines"} if follows is not None else set()
+    allowed = frozenset(common) | scheme_keys | option_keys | {"vendor"} | allowed_extra
     _no_other_scheme(table, allowed, spec, scheme, where)
     _no_unknown_keys(table, allowed, where, vendor)
     keys = structure({k: v for k, v in table.items() if k in common}, AccountKeys, where)
@@ -425,7 +557,20 @@ def _account(name: str, raw: object) -> Account:
         auth=scheme,
         credentials=credentials,
         options=options,
+        pipelines=follows,
     )
+
+
+def _follows(table: Mapping[str, object], spec: VendorSpec[Any, Any], where: str) -> str | None:
+    """The account's ``pipelines = "GLOB"`` (``"*"``: all), for a vendor that lists them."""
+    if "pipelines" not in table:
+        return None
+    if not spec.adapter.discovers:
+        raise Problem(
+            f"{where}.pipelines",
+            f"{spec.key} cannot list its pipelines: name them in [[pipelines]] entries",
+        )
+    return structure(table["pipelines"], str, f"{where}.pipelines")
 
 
 def _scheme(table: Mapping[str, object], spec: VendorSpec[Any, Any], where: str) -> str:

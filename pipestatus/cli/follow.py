@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TypeAlias
 
+import attrs
+
 from pipestatus.cli.config import Config, Followed, setup_problems
-from pipestatus.cli.safe import clean_change
+from pipestatus.cli.safe import clean, clean_change
 from pipestatus.client import Client
 from pipestatus.errors import AuthError, PipestatusError, TransportError
-from pipestatus.model import Change, Run, Target
+from pipestatus.model import Change, Run, Scope, Target
+from pipestatus.vendors import REGISTRY
 from pipestatus.watch import Watcher
 
 __all__ = ["Health", "follow"]
@@ -88,15 +91,33 @@ async def follow(
     on_change: Callable[[Followed, Change], None],
     first_round: Callable[[dict[Target, Outcome]], Awaitable[list[str]]] | None = None,
     idle_interval: float | None = None,
+    scopes: Mapping[Scope, Followed] | None = None,
     on_start: Callable[[Watcher], None] | None = None,
 ) -> list[str]:
     """Watch until ``duration`` ends (or forever), handing each change, cleaned, to
     ``on_change``; once every target was observed, ``first_round`` may return problems, which
-    end the watch and are returned. ``on_start`` is handed the watcher before it polls (a
-    service asks it which targets are overdue)."""
-    by_target = {item.target: item for item in followed}
+    end the watch and are returned.
+
+    ``scopes`` (from :func:`~pipestatus.cli.config.account_scopes`) are watched too: a
+    pipeline that appears in one is followed as ``account/id``, one that leaves yields its
+    ``removed`` change, and a scope whose listing fails is reported under its account.
+    ``on_start`` is handed the watcher before it polls (a service asks it which targets are
+    overdue)."""
+    by_target: dict[Target, Followed] = {item.target: item for item in followed}
+    initial = set(by_target)
+    scopes = scopes or {}
+    by_source: dict[object, Followed] = {scope.source: item for scope, item in scopes.items()}
+    for scope, account in scopes.items():  # a scope's own change (its listing failed) shows
+        by_target[scope] = account  # as its account
     first: dict[Target, Outcome] = {}
-    watcher = client.watcher(by_target, interval=interval, idle_interval=idle_interval, errors=True)
+    # A pipeline found by listing its account is watched through the account's scope (so it
+    # is removed when it leaves), unless that scope is not watched.
+    watched = [
+        target
+        for target, item in by_target.items()
+        if not (item.found and target.source in by_source)
+    ]
+    watcher = client.watcher(watched, interval=interval, idle_interval=idle_interval, errors=True)
     if on_start is not None:
         on_start(watcher)
     async with watcher:
@@ -104,11 +125,27 @@ async def follow(
             async with asyncio.timeout(duration):
                 async for change in watcher:
                     change = clean_change(change)
-                    on_change(by_target[change.target], change)
-                    if first_round is not None and change.target not in first:
+                    item = by_target.get(change.target)
+                    if item is None:
+                        item = by_target[change.target] = _appeared(change.target, by_source)
+                    on_change(item, change)
+                    if first_round is not None and change.target in initial - first.keys():
                         first[change.target] = change.current
-                        if len(first) == len(by_target):
+                        if len(first) == len(initial):
                             problems = await first_round(first)
                             if problems:
                                 return problems
     return []
+
+
+def _appeared(target: Target, by_source: Mapping[object, Followed]) -> Followed:
+    """A pipeline a watched scope found after the start: named ``account/id``."""
+    account = by_source[target.source]
+    ids = tuple(clean(value) for value in target.ids)
+    names = REGISTRY[account.vendor].id_names
+    return attrs.evolve(
+        account,
+        label=f"{account.account}/{'/'.join(ids)}",
+        ids=tuple(zip(names, ids, strict=True)),
+        target=target,
+    )

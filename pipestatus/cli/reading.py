@@ -1,10 +1,8 @@
 """The command's door to the library: the followed pipelines, one poll of them, and one run,
 each cleaned on the way in (:mod:`pipestatus.cli.safe`), and the choice of pipelines by name.
 
-:func:`fetch_run` is the one place ``view`` and ``wait`` read a run. Today it reads the latest
-run through the client's poll (CodeArts Pipeline v5's batch status has stages only); once the
-adapters offer run detail (``adapter.run(pipeline_id, run_id=None)``, with jobs), it is the
-one function to switch.
+:func:`fetch_run` is the one place ``view`` and ``wait`` read a run: the latest run through the
+client's poll, then its detail where the vendor's status has stages only (``adapter.detail``).
 """
 
 from __future__ import annotations
@@ -12,17 +10,29 @@ from __future__ import annotations
 import asyncio
 import difflib
 import fnmatch
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TypeAlias
 
 import attrs
 
-from pipestatus.cli.config import Config, ConfigError, Followed, Secret, follow_targets
+from pipestatus.cli.config import (
+    Config,
+    ConfigError,
+    Followed,
+    Secret,
+    account_adapters,
+    discover_targets,
+    follow_targets,
+)
 from pipestatus.cli.progress import Meter
 from pipestatus.cli.safe import clean, clean_outcome
 from pipestatus.client import Client
 from pipestatus.errors import PipestatusError
 from pipestatus.model import Run, Target
+from pipestatus.vendors._base import Adapter
+
+logger = logging.getLogger("pipestatus.cli")
 
 __all__ = ["UsageError", "fetch_run", "find", "followed_pipelines", "read_all", "select"]
 
@@ -33,22 +43,33 @@ class UsageError(ConfigError):
     """The command line asks for something the configuration does not have (exit 2)."""
 
 
-def followed_pipelines(
+def _cleaned(item: Followed) -> Followed:
+    return attrs.evolve(
+        item,
+        label=clean(item.label),
+        ids=tuple((key, clean(value)) for key, value in item.ids),
+        home=clean(item.home),
+        page=None if item.page is None else clean(item.page),
+        tags=tuple(clean(tag) for tag in item.tags),
+    )
+
+
+async def followed_pipelines(
     client: Client, config: Config, tokens: Mapping[str, Secret]
 ) -> list[Followed]:
-    """The configured pipelines with their targets (no request is sent), their names, IDs
-    and pages cleaned for the screen."""
-    return [
-        attrs.evolve(
-            item,
-            label=clean(item.label),
-            ids=tuple((key, clean(value)) for key, value in item.ids),
-            home=clean(item.home),
-            page=None if item.page is None else clean(item.page),
-            tags=tuple(clean(tag) for tag in item.tags),
-        )
-        for item in follow_targets(client, config, tokens)
-    ]
+    """The configured pipelines with their targets, their names, IDs and pages cleaned for the
+    screen: those named in ``[[pipelines]]`` (no request), then those of accounts with
+    ``pipelines = "GLOB"`` (one listing per such account)."""
+    made = account_adapters(client, config, tokens)  # one adapter per account for both
+    named = follow_targets(client, config, tokens, made=made)
+    found = (
+        await discover_targets(client, config, tokens, named, made=made) if _globs(config) else []
+    )
+    return [_cleaned(item) for item in [*named, *found]]
+
+
+def _globs(config: Config) -> bool:
+    return any(account.pipelines is not None for account in config.accounts.values())
 
 
 async def read_all(
@@ -77,10 +98,23 @@ async def read_all(
     return {item.target: clean_outcome(merged[item.target]) for item in followed}
 
 
-async def fetch_run(client: Client, item: Followed) -> Outcome:
+async def fetch_run(client: Client, item: Followed, *, detail: bool = True) -> Outcome:
     """``item``'s run as ``view`` and ``wait`` show it: its latest run (or the error met),
-    cleaned. The one place to switch to run detail when the adapters have it."""
+    cleaned; where the vendor's status has no jobs (``adapter.details_on_end``), read in
+    detail too (``detail=False``: not), so its jobs show. A detail that cannot be read leaves
+    the run as polled."""
     outcome = (await client.poll([item.target]))[item.target]
+    source = item.target.source
+    if (
+        detail
+        and isinstance(outcome, Run)
+        and isinstance(source, Adapter)
+        and source.details_on_end
+    ):
+        try:
+            outcome = await source.detail(outcome)
+        except PipestatusError as exc:
+            logger.info("%s: no run detail: %s", item.label, exc)
     return clean_outcome(outcome)
 
 

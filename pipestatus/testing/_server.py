@@ -35,7 +35,7 @@ from pipestatus.testing._answers import HTML_BODY, Answer, render
 from pipestatus.testing._sim import RunSource, Served
 from pipestatus.testing.chaos import CHAOS_KINDS, ChaosSettings, pick_chaos
 from pipestatus.testing.dialects import DIALECTS, Dialect, Pipelines
-from pipestatus.testing.dialects._base import Context, Handler, Route
+from pipestatus.testing.dialects._base import Context, Handler, Quirks, Route
 from pipestatus.testing.faults import Exchange, Fault, FaultOptions, fault_from
 from pipestatus.testing.hostile import MAX_HEADER
 
@@ -171,6 +171,17 @@ class VendorServer(Pipelines):
         ``TypeError`` names options the dialect does not take.
         """
         self._dialect(vendor).add(ids, run, **options)
+
+    def remove_pipeline(self, vendor: str, ids: Sequence[str | int], **options: Any) -> None:
+        """Stop serving a pipeline of ``vendor`` (as if deleted): its lists leave it out and its
+        endpoints answer 404 from now on."""
+        self._dialect(vendor).remove(ids, **options)
+
+    def paging(self, vendor: str, **quirks: Any) -> None:
+        """Make ``vendor``'s paged lists misbehave from now on (see
+        :class:`~pipestatus.testing.dialects._base.Quirks`: ``repeat_page``, ``total_delta``,
+        ``empty_page``, ``stuck_log``); no keywords: behave again."""
+        self._dialect(vendor).quirks = Quirks(**quirks)
 
     def pipelines(self, vendor: str) -> list[Served]:
         """The pipelines served for ``vendor``, in the order they were added."""

@@ -37,6 +37,7 @@ __all__ = [
     "Times",
     "canonical",
     "extra_jobs",
+    "job_log",
     "resolve_times",
     "stable_hex",
     "word",
@@ -85,6 +86,14 @@ class SimJob:
     id: int | None = None
     started_at: datetime | None = None  #: None: derived from the run's times
     finished_at: datetime | None = None  #: None: derived from the run's times
+    log: str | None = None  #: the job's log; None: a line made up from its name and status
+
+
+def job_log(job: SimJob) -> str:
+    """The log a job serves: its own, or one made up from its name and status."""
+    if job.log is not None:
+        return job.log
+    return f"+ {job.name}\n{job.name}: {canonical(job.status)}\n"
 
 
 def _derive_stage_status(jobs: Sequence[SimJob]) -> str:
@@ -158,8 +167,21 @@ class Served:
     scope: str | None = None
     #: A last stage of this many extra jobs, for dialects that page their jobs.
     extra_jobs: int = 0
+    #: The pipeline's name, for dialects that list pipelines (``None``: made up from its ID).
+    name: str | None = None
+    #: Earlier runs, for dialects that serve a run history (the current run comes first).
+    history: tuple[SimRun, ...] = ()
     position: int = 0
     last: SimRun | None = None
+
+    def runs(self, elapsed: float) -> list[SimRun]:
+        """The pipeline's runs, newest first: the current one (not advancing a script), then
+        its history, by number."""
+        current = self.current(elapsed, advance=False)
+        runs = [run for run in self.history if current is None or run.number != current.number]
+        if current is not None:
+            runs.append(current)
+        return sorted(runs, key=lambda run: run.number, reverse=True)
 
     @property
     def key(self) -> str:

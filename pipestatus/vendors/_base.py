@@ -8,14 +8,14 @@ import abc
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 from urllib.parse import quote
 
 from pipestatus._sansio import Endpoint, Sender, Validators
 from pipestatus._transport import under_way
 from pipestatus.errors import PipestatusError, ResponseError
-from pipestatus.model import Run, Target
+from pipestatus.model import Pipeline, Run, Scope, Target
 
 if TYPE_CHECKING:
     from pipestatus.auth import Auth
@@ -25,6 +25,7 @@ __all__ = [
     "Adapter",
     "Connector",
     "contained",
+    "glob_literal",
     "int_id",
     "json_error",
     "page_repeats",
@@ -104,22 +105,53 @@ def json_error(
     return pick(codes), pick(messages)
 
 
-def page_repeats(seen: set[tuple[str, ...]], ids: Sequence[str]) -> bool:
-    """Whether a page of a paged list repeats a page served before (the same IDs in the same
+def page_repeats(seen: set[tuple[Hashable, ...]], keys: Sequence[Hashable]) -> bool:
+    """Whether a page of a paged list repeats a page served before (the same keys in the same
     order), which a pager must stop at: a server cycling through its pages (A, B, A, B...,
     with no total to stop at) would be paged to the end of the pager's bound, its items over
     and over. ``seen`` holds the pages so far (the pager keeps it, one per listing); a new page
     is added to it. An empty page never repeats (it ends a list).
 
-    Pure, for every pager to call on every page (v4's job list does; a list that shifts while
-    paged, where new items push old ones onto the next page, repeats items, not pages)."""
-    if not ids:
+    Pure, for every pager to call on every page: the shared paging rule
+    (:class:`pipestatus.vendors._paging.Pages`, which v4's job list and every other listing
+    follow) does. A list that shifts while paged, where new items push old ones onto the next
+    page, repeats items, not pages."""
+    if not keys:
         return False
-    page = tuple(ids)
+    page = tuple(keys)
     if page in seen:
         return True
     seen.add(page)
     return False
+
+
+def glob_literal(pattern: str | None) -> str | None:
+    """The longest run of plain characters of an ``fnmatch`` glob, as a vendor's name filter
+    that can only narrow what the glob matches (``None``: no filter worth sending)."""
+    if pattern is None:
+        return None
+    runs: list[str] = []
+    current = ""
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char in "*?":
+            runs.append(current)
+            current = ""
+        elif char == "[":
+            end = pattern.find("]", i + 2)
+            if end != -1:
+                runs.append(current)
+                current = ""
+                i = end
+            else:
+                current += char
+        else:
+            current += char
+        i += 1
+    runs.append(current)
+    best = max(runs, key=len)
+    return best or None
 
 
 def segment(value: str) -> str:
@@ -151,6 +183,14 @@ class Adapter(Generic[O]):
     batches: ClassVar[bool] = False
     #: How many targets one request carries (a batching adapter's batch size).
     batch_size: int = 1
+    #: Adapters that list an account's pipelines (``pipelines()``, ``scope()``) set this.
+    discovers: ClassVar[bool] = False
+    #: ...and this when the listing carries each pipeline's latest run: a scope's poll is then
+    #: the listing itself, and its pipelines are not polled one by one.
+    lists_latest: ClassVar[bool] = False
+    #: Adapters whose status poll carries no jobs set this: a watch asks :meth:`detail` for a
+    #: run that has just ended, so the change names the failed job.
+    details_on_end: ClassVar[bool] = False
 
     def __init__(
         self, transport: Sender, endpoint: Endpoint, options: O, *, conditional: bool
@@ -189,6 +229,72 @@ class Adapter(Generic[O]):
         """A poll of a closed client is a usage error, raised once (not one error per target)."""
         if self._transport.closed:
             raise RuntimeError("the Client is not open: use `async with Client() as client:`")
+
+    def _scope(self, name: object) -> Scope:
+        if not self.discovers:
+            raise TypeError(f"{self.vendor} cannot list its pipelines: name them with target()")
+        if name is not None and not (isinstance(name, str) and name.strip()):
+            raise ValueError("a scope's name must be a non-empty glob, or None for every pipeline")
+        return Scope(source=self, name=name)
+
+    async def survey(self, scope: Scope) -> list[tuple[Pipeline, Run | PipestatusError | None]]:
+        """The pipelines of ``scope`` (one of this adapter's), each with its latest run as the
+        listing gave it (only where :attr:`lists_latest`: else ``None``), or the error met
+        reading that run."""
+        raise TypeError(f"{self.vendor} cannot list its pipelines")
+
+    async def poll_scoped(
+        self,
+        scopes: Sequence[Scope],
+        targets: Sequence[Target],
+        *,
+        on_result: OnResult | None = None,
+    ) -> dict[Target, Run | PipestatusError]:
+        """Every pipeline of ``scopes`` and every one of ``targets``, each polled once (a
+        pipeline both in a scope and named alone, or in two scopes, is one entry). Where the
+        listing carries latest runs (:attr:`lists_latest`) it is the poll of its pipelines; the
+        others are polled as targets. A scope whose listing failed maps to its error."""
+        self._check_open()
+        results: dict[Target, Run | PipestatusError] = {}
+
+        def heard(target: Target, outcome: Run | PipestatusError) -> None:
+            results[target] = outcome
+            if on_result is not None:
+                on_result(target, outcome)
+
+        with under_way():  # a client closed meanwhile fails the rest as TransportErrors
+            surveys = await asyncio.gather(
+                *(contained(self.survey(scope), vendor=self.vendor) for scope in scopes)
+            )
+        members: dict[Target, None] = {}
+        for scope, found in zip(scopes, surveys, strict=True):
+            if isinstance(found, PipestatusError):
+                heard(scope, found)
+                continue
+            for pipeline, latest in found:
+                target = pipeline.target
+                if target in members:
+                    continue
+                members[target] = None
+                if self.lists_latest:
+                    heard(target, latest if latest is not None else self._never_ran(pipeline.id))
+        rest = [t for t in dict.fromkeys([*targets, *members]) if t not in results]
+        if rest:
+            results.update(await self.poll_targets(rest, on_result=on_result))
+        return results
+
+    def _never_ran(self, pipeline_id: str) -> PipestatusError:
+        """What a listed pipeline without a run polls as: 404, as the batch status says."""
+        from pipestatus.errors import NotFoundError
+
+        return NotFoundError(
+            status=404, vendor=self.vendor, message=f"pipeline {pipeline_id} has no run yet"
+        )
+
+    async def detail(self, run: Run) -> Run:
+        """``run`` with everything the vendor's run detail adds (jobs), for a watch that saw it
+        end; adapters whose status already has it return it as it is."""
+        return run
 
     def _run_path(self, target: Target) -> str:
         """The path of the latest run of ``target`` (one of this adapter's, IDs checked when it

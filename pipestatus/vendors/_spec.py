@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
-from pipestatus._sansio import ErrorDecoder
+from pipestatus._sansio import ErrorDecoder, RetryHint
 from pipestatus.auth import Auth, token_auth
 from pipestatus.status import StatusTable
 
@@ -142,6 +142,9 @@ class VendorSpec(Generic[A, O]):
     ids: tuple[IdParam, ...]
     #: Error body -> ``(code, message)``.
     decode_error: ErrorDecoder = attrs.field(repr=False)
+    #: A 429's body -> seconds to wait, for a vendor that says so there rather than in
+    #: ``Retry-After`` (which wins when both are given); ``None``: the header only.
+    retry_hint: RetryHint | None = attrs.field(default=None, repr=False)
     #: The vendor's status words.
     status: StatusTable = attrs.field(repr=False)
     #: The adapter class: ``adapter(sender, endpoint, options, conditional=...)``.

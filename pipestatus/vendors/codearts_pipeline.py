@@ -1,8 +1,11 @@
-"""Huawei Cloud CodeArts Pipeline, API v5: the latest runs of many pipelines in one call.
+"""Huawei Cloud CodeArts Pipeline, API v5: the latest runs of many pipelines in one call, and
+(through :mod:`._codearts_pipeline_detail`) the pipeline list, run detail, history and logs.
 
 Endpoint (``X-Auth-Token``): ``POST /v5/{project_id}/api/pipelines/status`` with a JSON array
 of pipeline IDs; the answer is an array of ``PipelineLatestRun`` for the pipelines that have
-runs. Items are structured one by one: one bad item never hides the others.
+runs. Items are structured one by one: one bad item never hides the others. The list
+(``POST .../pipelines/list``) carries each pipeline's latest run in the same shape, so a
+project's status is one request per page of it (:meth:`CodeArtsPipeline.pipelines`).
 
 Times: run ``start_time``/``end_time`` are epoch milliseconds; stage times are naive
 ``YYYY-MM-DD HH:MM:SS`` strings in China Standard Time (UTC+08:00). Stages carry no ID and no
@@ -36,6 +39,7 @@ from pipestatus.vendors._base import (
     segment,
     string_id,
 )
+from pipestatus.vendors._codearts_pipeline_history import ProjectReads
 from pipestatus.vendors._huawei import (
     DEMO_DOMAIN,
     DEMO_PROJECT,
@@ -351,12 +355,18 @@ class Options:
             raise OptionError("batch_size", "must be in 1..1000")
 
 
-class CodeArtsPipeline(Adapter[Options]):
+class CodeArtsPipeline(ProjectReads, Adapter[Options]):
     """CodeArts Pipeline v5 for one host, project and token; made by
-    ``Client.codearts_pipeline``. Targets are fetched in batch calls of ``batch_size`` IDs."""
+    ``Client.codearts_pipeline``. Targets are fetched in batch calls of ``batch_size`` IDs; the
+    project's pipeline list, run detail, history and logs come from :class:`ProjectReads`."""
 
     vendor = VENDOR
     batches = True
+    discovers = True
+    lists_latest = True
+    details_on_end = True
+    _table = STATUS
+    _parse_item = staticmethod(parse_run)
 
     def __init__(
         self, transport: Sender, endpoint: Endpoint, options: Options, *, conditional: bool
@@ -364,7 +374,8 @@ class CodeArtsPipeline(Adapter[Options]):
         super().__init__(transport, endpoint, options, conditional=conditional)
         self.project_id = options.project_id  # checked by Options
         self.batch_size = options.batch_size
-        self._path = f"/v5/{segment(self.project_id)}/api/pipelines/status"
+        self._api = f"/v5/{segment(self.project_id)}/api/pipelines"
+        self._path = f"{self._api}/status"
 
     def __repr__(self) -> str:
         return f"CodeArtsPipeline({self.base_url!r}, project_id={self.project_id!r})"
@@ -549,6 +560,7 @@ vendor = "codearts_pipeline"
 region = "cn-north-4"   # or the host itself:
 # endpoint = "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com"
 project_id = "0123456789abcdef0123456789abcdef"
+# pipelines = "*"   # follow every pipeline of the project (or a glob: "release-*")
 auth = "iam"
 user = "ci-reader"                # the IAM user, its account (domain) and the token's project
 domain = "my-account"

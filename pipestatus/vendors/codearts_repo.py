@@ -19,10 +19,9 @@ import attrs
 from pipestatus._normalize import derive_span, first_set, ordered, read_time, strip_quote
 from pipestatus._wire import WIRE_KEY, Structurer, WireId, make_converter
 from pipestatus.auth import Auth, HuaweiAKSK, HuaweiCredentials, TokenProvider
-from pipestatus.errors import ResponseError
 from pipestatus.model import Job, Run, Stage, Target
 from pipestatus.status import Status, StatusTable, aggregate
-from pipestatus.vendors._base import Adapter, Connector, decode, int_id, page_repeats
+from pipestatus.vendors._base import Adapter, Connector, decode, int_id
 from pipestatus.vendors._huawei import (
     DEMO_AK,
     HEADER,
@@ -31,6 +30,7 @@ from pipestatus.vendors._huawei import (
     decode_error,
     one_credential,
 )
+from pipestatus.vendors._paging import Pages, read_count
 from pipestatus.vendors._spec import Demo, IdParam, VendorSpec
 
 __all__ = [
@@ -217,13 +217,6 @@ def _ids(repository_id: int | str, pipeline_id: int | str) -> tuple[str, str]:
     return int_id(repository_id, "repository_id"), int_id(pipeline_id, "pipeline_id")
 
 
-def _total(value: str | None) -> int | None:
-    text = (value or "").strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
-        return None  # unreadable: paging then stops at a short page
-    return int(text)
-
-
 @attrs.frozen(kw_only=True)
 class Options:
     """A v4 account has no options beyond its endpoint and credentials."""
@@ -265,31 +258,25 @@ class CodeArtsRepo(Adapter[Options]):
         if max_jobs is not None and max_jobs < 0:
             raise ValueError("max_jobs must be >= 0")
         path = f"/v4/repositories/{repo}/pipelines/{pipe}/jobs"
+        pages = Pages("the job list", vendor=VENDOR, limit=page_size, max_pages=MAX_PAGES)
         offset = seen = 0
-        pages: set[tuple[str, ...]] = set()
-        for _ in range(MAX_PAGES):
+        more = True
+        while more:
             if max_jobs is not None and seen >= max_jobs:
                 return
             response = await self._transport.request(
                 self._endpoint, "GET", path, params={"offset": offset, "limit": page_size}
             )
             jobs = decode(response.json(), parse_jobs_page, vendor=VENDOR)
-            if page_repeats(pages, [job.id for job in jobs]):
-                raise ResponseError(
-                    f"the job list served the same page again at offset {offset} (it cycles "
-                    f"through its pages): stopped after {len(pages) + 1} pages",
-                    vendor=VENDOR,
-                )
+            more = pages.page(
+                [job.id for job in jobs], total=read_count(response.headers.get("x-total"))
+            )
             for job in jobs:
                 if max_jobs is not None and seen >= max_jobs:
                     return
                 seen += 1
                 yield job
             offset += len(jobs)
-            total = _total(response.headers.get("x-total"))
-            if len(jobs) < page_size or (total is not None and offset >= total):
-                return
-        raise ResponseError(f"the job list did not end after {MAX_PAGES} pages", vendor=VENDOR)
 
     async def jobs(
         self, repository_id: int | str, pipeline_id: int | str, *, max_jobs: int | None = None

@@ -1,4 +1,5 @@
-"""Alibaba Cloud Yunxiao (Apsara DevOps) Flow OpenAPI: a pipeline's latest run.
+"""Alibaba Cloud Yunxiao (Apsara DevOps) Flow OpenAPI: a pipeline's latest run (and, through
+:mod:`._yunxiao_history`, the organization's pipeline list, one run, history and job logs).
 
 Endpoint (``x-yunxiao-token``), one of three path shapes chosen by the adapter's options:
 
@@ -26,6 +27,7 @@ from pipestatus.model import Job, Run, Stage, Target
 from pipestatus.status import Status, StatusTable, aggregate
 from pipestatus.vendors._base import Adapter, Connector, json_error, segment, string_id
 from pipestatus.vendors._spec import Demo, IdParam, OptionError, VendorSpec, checked
+from pipestatus.vendors._yunxiao_history import OrganizationReads, reset_after
 
 __all__ = [
     "SPEC",
@@ -102,7 +104,8 @@ def _camel(name: str) -> str:
 converters: Final = make_converter(key=_camel)
 
 # --- status words: FAIL, SUCCESS, RUNNING documented; CANCELED, WAITING from the list filter;
-# INIT, SKIPPED, TIMEOUT mapped in case they appear. ------------------------------------------
+# UNKOWN, CANCELLING, FINISH, SKIP from the webhook plugin's statusCode list (readings suggested
+# there); INIT, SKIPPED, TIMEOUT mapped in case they appear. ------------------------------------
 
 STATUS: Final = StatusTable(
     VENDOR,
@@ -115,6 +118,10 @@ STATUS: Final = StatusTable(
         "INIT": Status.PENDING,
         "SKIPPED": Status.SKIPPED,
         "TIMEOUT": Status.TIMEDOUT,
+        "CANCELLING": Status.RUNNING,  # a cancel in progress: not finished yet
+        "FINISH": Status.SUCCESS,  # the webhook's word for a finished task (unconfirmed)
+        "UNKOWN": Status.PENDING,  # sic (not UNKNOWN): nothing known yet
+        "SKIP": Status.SKIPPED,
     },
 )
 
@@ -252,7 +259,7 @@ def decode_error(body: bytes) -> tuple[str | None, str | None]:
     )
 
 
-class YunxiaoFlow(Adapter[Options]):
+class YunxiaoFlow(OrganizationReads, Adapter[Options]):
     """Yunxiao Flow for one host and token; made by ``Client.yunxiao``.
 
     The path shape follows the options: no ``organization_id`` (the default), an
@@ -261,6 +268,11 @@ class YunxiaoFlow(Adapter[Options]):
     """
 
     vendor = VENDOR
+    discovers = True
+    _table = STATUS
+    _modes = TRIGGER_MODES
+    _converters = converters
+    _parse_run = staticmethod(parse_latest_run)
 
     def __init__(
         self, transport: Sender, endpoint: Endpoint, options: Options, *, conditional: bool
@@ -323,6 +335,7 @@ SPEC: Final = VendorSpec(
     auth_schemes=("token",),
     ids=(IdParam(name="pipeline_id", check=string_id, help="the pipeline's ID"),),
     decode_error=decode_error,
+    retry_hint=reset_after,
     status=STATUS,
     adapter=YunxiaoFlow,
     options=Options,
@@ -335,6 +348,7 @@ vendor = "yunxiao"
 endpoint = "https://openapi-rdc.aliyuncs.com"
 organization_id = "60d54f3daccf2bbd6659f3ad"
 # region_edition = false
+# pipelines = "*"   # follow every pipeline of the organization (or a glob: "app-*")
 token_env = "YUNXIAO_TOKEN"
 """,
     example_pipeline="""\

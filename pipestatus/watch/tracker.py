@@ -20,8 +20,8 @@ Two steps decide, and only these:
 
 The memory is plain data (identities, signatures, statuses, an error's class and message), so
 it can be stored and read back: a watch that starts from a stored memory goes on where the
-last one stopped. A later kind (a pipeline that left a scope) is one more :class:`Seen` member
-and one more row.
+last one stopped. A pipeline that left a watched scope is one more :class:`Seen` member
+(``LEFT``, named by :func:`depart`) and one more row (``REMOVED``).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ __all__ = [
     "Signature",
     "Step",
     "classify",
+    "depart",
     "observe",
     "row_of",
     "run_key",
@@ -132,6 +133,7 @@ class Seen(enum.StrEnum):
     ERROR = "error"  # an error unlike the one last yielded
     ERROR_AGAIN = "error_again"  # the error last yielded, again
     ERROR_UNSHOWN = "error_unshown"  # an error in a watch that yields none (errors=False)
+    LEFT = "left"  # the target left the scope it was watched through (see :func:`depart`)
 
 
 class Last(enum.StrEnum):
@@ -166,6 +168,7 @@ KINDS: Final[Mapping[tuple[Seen, Last], ChangeKind | None]] = {
     (Seen.ERROR,                   Last.ANY):                  ChangeKind.ERROR,
     (Seen.ERROR_AGAIN,             Last.ANY):                  None,
     (Seen.ERROR_UNSHOWN,           Last.ANY):                  None,
+    (Seen.LEFT,                    Last.ANY):                  ChangeKind.REMOVED,
 }
 # fmt: on
 
@@ -284,6 +287,13 @@ def observe(memory: Memory, outcome: Run | PipestatusError, *, errors: bool) -> 
             shown_error=None,
         )
     return Step(row=row, kind=kind, memory=memory)
+
+
+def depart(memory: Memory) -> Step:
+    """The target left the scope it was watched through (a listing no longer has it): the
+    row of :data:`KINDS` for :attr:`Seen.LEFT` names the kind; nothing is remembered after."""
+    row, kind = _DECIDE[Seen.LEFT, _last(memory.final)]
+    return Step(row=row, kind=kind, memory=Memory())
 
 
 def classify(previous: Run | None, current: Run, last_final: Status | None) -> ChangeKind:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from pipestatus import Change, Client, Job, Run, Stage, Status, Target
+from pipestatus import Change, Client, Job, Pipeline, Run, Stage, Status, Target
 from pipestatus.auth import HuaweiAKSK, HuaweiIAM
 from pipestatus.errors import NotFoundError, PipestatusError, RateLimitedError
+from pipestatus.model import ChangeKind, Scope
 
 
 async def api() -> None:
@@ -53,3 +54,34 @@ async def api() -> None:
             wait: float | None = error.retry_after
         if isinstance(error, NotFoundError):
             code: str | None = error.code
+
+
+async def discovery() -> None:
+    """v0.2: whole projects, run detail, history and logs, as DESIGN.md names them."""
+    async with Client() as client:
+        pipe = client.codearts_pipeline("https://h", project_id="p", token="t")
+        flow = client.yunxiao("https://h", token="t", organization_id="org")
+        found: list[Pipeline] = await pipe.pipelines(name=None)
+        found = await flow.pipelines(name="release-*")
+        first: Pipeline = found[0]
+        target: Target = first.target
+        latest: Run | None = first.latest
+        scope: Scope = pipe.scope(name=None)
+        other: Scope = flow.scope("web*")
+        results: dict[Target, Run | PipestatusError] = await client.poll(
+            [scope, other, pipe.target("x")]
+        )
+        detail: Run = await pipe.run("x", run_id=None)
+        detail = await pipe.run(12, 34)
+        detail = await flow.run("123", "7")
+        as_of: datetime | None = detail.as_of
+        elapsed: timedelta | None = detail.elapsed
+        since = datetime(2025, 1, 1, tzinfo=UTC)
+        async for past in pipe.runs("x", since=since, status=Status.FAILED):
+            one: Run = past
+        async for past in flow.runs(123, since=None, status=None):
+            one = past
+        text: str = await pipe.log("x", "r", "j", max_bytes=65536)
+        text = await flow.log(1, 2, 3)
+        async for change in client.watch([scope], interval=30.0):
+            gone: bool = change.kind is ChangeKind.REMOVED

@@ -14,6 +14,8 @@ from pipestatus.cli.commands import (
     completion,
     demo,
     init,
+    log,
+    runs,
     serve,
     status,
     view,
@@ -27,6 +29,8 @@ __all__ = ["COMMANDS", "build_parser"]
 COMMANDS: Final[tuple[ModuleType, ...]] = (
     status,
     view,
+    runs,
+    log,
     wait,
     watch,
     cctray,

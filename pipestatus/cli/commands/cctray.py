@@ -69,7 +69,7 @@ async def _cctray(args: argparse.Namespace, config: Config, tokens: Mapping[str,
     meter = Meter()
     progress = make_console(sys.stderr) if can_redraw(sys.stderr) else None
     async with make_client(args, meter.sleep) as client:
-        followed = followed_pipelines(client, config, tokens)
+        followed = await followed_pipelines(client, config, tokens)
         if args.serve is None:
             async with showing(meter, progress):
                 outcomes = await read_all(client, followed, meter)

@@ -115,7 +115,7 @@ async def _serve(
     async with Client(
         timeout=args.request_timeout, retries=args.retries, on_attempt=metrics.on_attempt
     ) as client:
-        followed = followed_pipelines(client, config, tokens)
+        followed = await followed_pipelines(client, config, tokens)
         host, port = args.listen or DEFAULT_LISTEN
         problems = await run_service(
             client,

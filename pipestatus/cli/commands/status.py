@@ -111,7 +111,9 @@ async def _status(args: argparse.Namespace, config: Config, tokens: Mapping[str,
     meter = Meter()
     progress = make_console(sys.stderr, color=args.color) if can_redraw(sys.stderr) else None
     async with make_client(args, meter.sleep) as client:
-        followed = select(followed_pipelines(client, config, tokens), args.names, config.source)
+        followed = select(
+            await followed_pipelines(client, config, tokens), args.names, config.source
+        )
         followed = [item for item in followed if not args.vendor or item.vendor in args.vendor]
         async with showing(meter, progress):
             outcomes = await read_all(client, followed, meter)

@@ -62,7 +62,7 @@ async def _view(args: argparse.Namespace, config: Config, tokens: Mapping[str, S
     meter = Meter()
     progress = make_console(sys.stderr, color=args.color) if can_redraw(sys.stderr) else None
     async with make_client(args, meter.sleep) as client:
-        item = find(followed_pipelines(client, config, tokens), args.name, config.source)
+        item = find(await followed_pipelines(client, config, tokens), args.name, config.source)
         async with showing(meter, progress):
             meter.start(item.account, item.home, 1)
             outcome = await fetch_run(client, item)

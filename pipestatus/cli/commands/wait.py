@@ -171,7 +171,7 @@ def handler(args: argparse.Namespace) -> int:
 async def _wait(args: argparse.Namespace, config: Config, tokens: Mapping[str, Secret]) -> int:
     meter = Meter()
     async with make_client(args, meter.sleep) as client:
-        item = find(followed_pipelines(client, config, tokens), args.name, config.source)
+        item = find(await followed_pipelines(client, config, tokens), args.name, config.source)
         state = Waiting(item, datetime.now(UTC), args.timeout, meter)
         console = make_console(sys.stdout, color=args.color)
         live = Redrawn(console, state.frame) if can_redraw(sys.stdout) and not args.json else None
@@ -203,7 +203,7 @@ async def _loop(
     try:
         async with asyncio.timeout_at(loop.time() + args.timeout):
             while True:
-                outcome = await fetch_run(client, item)
+                outcome = await fetch_run(client, item, detail=False)  # the status is enough
                 if state.observe(outcome) and lines:
                     out(state.line(datetime.now(UTC)))
                 if state.reads == 1:

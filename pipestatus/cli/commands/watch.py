@@ -18,7 +18,7 @@ from pipestatus.cli.args import (
     subcommand,
     verbose_option,
 )
-from pipestatus.cli.config import Config, Followed, Secret, setup_problems
+from pipestatus.cli.config import Config, Followed, Secret, account_scopes, setup_problems
 from pipestatus.cli.follow import Health, follow
 from pipestatus.cli.live import LiveTable
 from pipestatus.cli.reading import followed_pipelines
@@ -99,7 +99,7 @@ async def _watch(args: argparse.Namespace, config: Config, tokens: Mapping[str, 
         return setup_problems(config, followed, first)
 
     async with make_client(args) as client:
-        followed = followed_pipelines(client, config, tokens)
+        followed = await followed_pipelines(client, config, tokens)
         live = None
         if args.live and can_redraw(sys.stdout):
             console = make_console(sys.stdout, color=args.color)
@@ -121,6 +121,7 @@ async def _watch(args: argparse.Namespace, config: Config, tokens: Mapping[str, 
                 duration=args.duration,
                 on_change=on_change,
                 first_round=check if args.strict else None,
+                scopes=account_scopes(client, config, tokens, followed),
             ),
         )
     say_problems(problems)

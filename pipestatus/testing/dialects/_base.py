@@ -27,6 +27,8 @@ from pipestatus.testing._sim import RunSource, Served
 
 __all__ = [
     "CST",
+    "Quirks",
+    "page_of",
     "Context",
     "Dialect",
     "Handler",
@@ -69,8 +71,40 @@ class Context:
     shared: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
 
 
+@attrs.frozen(kw_only=True)
+class Quirks:
+    """How a dialect's paged lists misbehave (``VendorServer.paging``); the default: not at all.
+
+    ``repeat_page``: from this page (0-based) on, every page is the one before it again (a
+    server that ignores the offset). ``total_delta``: added to the total it claims (a total
+    that lies). ``empty_page``: this page comes back empty (a hole in the middle).
+    ``stuck_log``: a step log's offsets never move, and it always says there is more.
+    """
+
+    repeat_page: int | None = None
+    total_delta: int = 0
+    empty_page: int | None = None
+    stuck_log: bool = False
+
+
+def page_of(count: int, offset: int, limit: int, quirks: Quirks) -> tuple[range, int]:
+    """The positions a page at ``offset`` of ``limit`` items serves out of ``count`` items,
+    and the total it claims, with the quirks applied."""
+    limit = max(1, limit)
+    index = offset // limit
+    if quirks.repeat_page is not None and index >= quirks.repeat_page:
+        offset = max(0, (quirks.repeat_page - 1) * limit)
+    positions = range(max(0, offset), min(count, max(0, offset) + limit))
+    if quirks.empty_page is not None and index == quirks.empty_page:
+        positions = range(0)
+    return positions, count + quirks.total_delta
+
+
 class Dialect(abc.ABC):
     """One vendor's API on one server; see the module docstring."""
+
+    #: How its paged lists misbehave (set through ``VendorServer.paging``).
+    quirks: Quirks = Quirks()
 
     #: The registry key of the vendor (``pipestatus.vendors.REGISTRY``).
     key: ClassVar[str]
@@ -111,6 +145,10 @@ class Dialect(abc.ABC):
     @abc.abstractmethod
     def pipelines(self) -> list[Served]:
         """The pipelines served, in the order they were added."""
+
+    def remove(self, ids: Sequence[str | int], **options: Any) -> None:
+        """Stop serving the pipeline with these IDs (deleted at the vendor)."""
+        raise TypeError(f"{self.key} pipelines cannot be removed")
 
     @classmethod
     @abc.abstractmethod
