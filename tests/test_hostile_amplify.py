@@ -251,3 +251,55 @@ async def test_a_huge_bad_answer_costs_its_neighbours_nothing() -> None:
         results = await client.poll([bad, *healthy])
     assert isinstance(results[bad], ResponseError)
     assert all(isinstance(results[target], Run) for target in healthy), results
+
+
+# --- listings (pipeline lists, run histories) --------------------------------------------------
+
+
+def _listing_pages() -> dict[str, Any]:
+    """Each listing parser, fed a page of 100,000 numbers where its items belong."""
+    from pipestatus.vendors import _codearts_pipeline_detail as v5
+    from pipestatus.vendors import _yunxiao_history as flow
+
+    numbers = [0] * 100_000
+    listed = flow._listed(yunxiao.converters, "yunxiao")
+    runs = flow._structurer(yunxiao.converters, flow.WireRunItem, "yunxiao")
+    return {
+        "v5 pipeline list": lambda: (
+            v5.parse_pipelines_page(
+                {"pipelines": numbers, "total": 1}, codearts_pipeline.parse_run, "codearts_pipeline"
+            ).unattributed
+        ),
+        "v5 run history": lambda: (
+            v5.parse_runs_page(
+                {"pipeline_runs": numbers, "total": 1},
+                codearts_pipeline.parse_run,
+                "codearts_pipeline",
+                "p1",
+            ).items
+        ),
+        "yunxiao pipeline list": lambda: flow.parse_pipelines(numbers, listed, "yunxiao"),
+        "yunxiao run history": lambda: flow.parse_runs(
+            numbers, "9", runs, yunxiao.STATUS, yunxiao.TRIGGER_MODES
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_listing_pages()))
+def test_a_listing_page_of_wrong_items_is_cheap_and_one_log_line(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pipeline-list or run-history page of 100,000 wrong items is read with a few described
+    errors (the rest share one), within a few MiB, and at most one log line for the page."""
+    parse = _listing_pages()[name]
+    tracemalloc.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="pipestatus"):
+            result = parse()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    distinct = {id(item) for item in result}
+    assert len(distinct) <= MAX_UNATTRIBUTED
+    assert len([r for r in caplog.records if r.name.startswith("pipestatus")]) <= 1
+    assert peak < REFUSAL_MEMORY_BOUND, peak

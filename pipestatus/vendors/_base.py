@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Adapter",
+    "KEEP_UNREADABLE",
     "Connector",
+    "Unreadable",
     "contained",
     "glob_literal",
     "int_id",
@@ -152,6 +154,47 @@ def glob_literal(pattern: str | None) -> str | None:
     runs.append(current)
     best = max(runs, key=len)
     return best or None
+
+
+#: The unreadable items of one answer kept as errors (the others are only counted).
+KEEP_UNREADABLE: Final = 16
+
+
+class Unreadable:
+    """The items of one answer (a page of a list) that could not be read: all counted, the
+    first :data:`KEEP_UNREADABLE` kept as errors, and one log line for them all (:meth:`log`),
+    however many there were. A parser asks :attr:`keeping` before it builds an error it would
+    only count (a page of 300,000 bad items must cost what reading them costs, not 300,000
+    described errors and log lines)."""
+
+    __slots__ = ("count", "kept")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.kept: list[ResponseError] = []
+
+    @property
+    def keeping(self) -> bool:
+        """Whether the next error would be kept (else it is only counted)."""
+        return len(self.kept) < KEEP_UNREADABLE
+
+    def add(self, error: ResponseError | None = None) -> None:
+        """One more item that could not be read (its error, if it was built)."""
+        self.count += 1
+        if error is not None and self.keeping:
+            self.kept.append(error)
+
+    def log(self, to: logging.Logger, what: str, vendor: str) -> None:
+        """One WARNING on ``to`` for the answer when some items could not be read."""
+        if self.count:
+            first = self.kept[0].message if self.kept else "not described"
+            to.warning(
+                "%s: %d item(s) of %s could not be read; the first: %s",
+                vendor,
+                self.count,
+                what,
+                first,
+            )
 
 
 def segment(value: str) -> str:
