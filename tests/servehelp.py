@@ -25,7 +25,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipestatus import Client
-from pipestatus.cli.config import load_config, resolve_tokens
+from pipestatus.cli.config import account_scopes, load_config, resolve_tokens
 from pipestatus.cli.reading import followed_pipelines
 from pipestatus.cli.serveconf import resolve_service
 from pipestatus.serve.metrics import Metrics
@@ -186,6 +186,7 @@ async def serving(
                 group_by=config.serve.group_by,
                 say=say,
                 notifier_options=notifier_options,
+                scopes=account_scopes(client, config, tokens, followed),
             )
         )
         try:

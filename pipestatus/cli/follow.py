@@ -52,6 +52,10 @@ class Health:
             self._accounts.setdefault(item.account, []).append(item)
 
     def observe(self, item: Followed, outcome: Outcome) -> None:
+        if item.target not in self.latest:  # found in a scope as the watch runs
+            mine = self._accounts.setdefault(item.account, [])
+            if item not in mine:
+                mine.append(item)
         self.latest[item.target] = outcome
         kind = _failure_kind(outcome)
         counts = self._counts.setdefault(item.account, {})
@@ -71,6 +75,16 @@ class Health:
         elif not broken and item.account in self.unusable:
             self.unusable.discard(item.account)
             self.say(f"{self.config.source}: accounts.{item.account}: readable again")
+
+    def forget(self, item: Followed) -> None:
+        """``item`` left its scope: it no longer counts for its account."""
+        mine = self._accounts.get(item.account, [])
+        if item in mine:
+            mine.remove(item)
+        self.latest.pop(item.target, None)
+        kind = self._kinds.pop(item.target, None)
+        if kind is not None:
+            self._counts[item.account][kind] -= 1
 
 
 def _failure_kind(outcome: Outcome) -> str:

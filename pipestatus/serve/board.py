@@ -11,7 +11,7 @@ record the page draws and the events carry (every value a string, a number, a bo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, TypeAlias
 from urllib.parse import urlsplit
@@ -23,7 +23,7 @@ from pipestatus.cli.follow import Health
 from pipestatus.cli.render import make_row
 from pipestatus.cli.text import ORDER, iso, page_of
 from pipestatus.errors import PipestatusError
-from pipestatus.model import Change, Run, Target
+from pipestatus.model import Change, ChangeKind, Run, Scope, Target
 from pipestatus.watch import Watcher
 
 __all__ = ["Board", "Entry", "Row", "row_of", "safe_href"]
@@ -61,6 +61,7 @@ class Entry:
     outcome: Outcome | None = None
     last_finished: Run | None = None
     read_at: datetime | None = None
+    removed: bool = False  # it left its scope: the page drops its row
 
 
 def row_of(entry: Entry, now: datetime, *, stale: bool = False) -> Row:
@@ -90,6 +91,7 @@ def row_of(entry: Entry, now: datetime, *, stale: bool = False) -> Row:
         "url": safe_href(page),
         "problem": row.cells["problem"],
         "stale": stale,
+        "removed": entry.removed,
     }
 
 
@@ -109,8 +111,9 @@ class Board:
         self.clock = clock
         self.grace = grace  # seconds past its due time before a pipeline is stale
         self.entries = [Entry(key=f"p{n}", item=item) for n, item in enumerate(followed)]
-        self.by_target: Mapping[Target, Entry] = {e.item.target: e for e in self.entries}
-        self.by_key: Mapping[str, Entry] = {e.key: e for e in self.entries}
+        self.by_target: dict[Target, Entry] = {e.item.target: e for e in self.entries}
+        self.by_key: dict[str, Entry] = {e.key: e for e in self.entries}
+        self._next = len(self.entries)  # keys are never reused: a page may still show one
         self.health = Health(config, followed, self._account_note)
         self.watcher: Watcher | None = None
         self.running = False
@@ -126,15 +129,38 @@ class Board:
         self.running = True
 
     def observe(self, item: Followed, change: Change) -> None:
-        """Take one (cleaned) change in, and tell every listener."""
+        """Take one (cleaned) change in, and tell every listener. A pipeline that appears in a
+        watched scope gets an entry; one that leaves it (``removed``) loses its entry, and the
+        listeners hear it once more, marked removed. A scope's own error (its listing failed)
+        is its account's business (:attr:`health`), not an entry."""
         entry = self.by_target.get(change.target)
-        if entry is None:
+        if isinstance(change.target, Scope):
             return
+        if change.kind is ChangeKind.REMOVED:
+            if entry is not None:
+                self._drop(entry)
+            return
+        if entry is None:
+            entry = Entry(key=f"p{self._next}", item=item)
+            self._next += 1
+            self.entries.append(entry)
+            self.by_target[change.target] = entry
+            self.by_key[entry.key] = entry
         entry.outcome = change.current
         entry.read_at = self.clock()
         if isinstance(change.current, Run) and change.current.status.is_terminal:
             entry.last_finished = change.current
         self.health.observe(item, change.current)
+        self.changes += 1
+        for listener in list(self._listeners):
+            listener(entry)
+
+    def _drop(self, entry: Entry) -> None:
+        self.entries.remove(entry)
+        del self.by_target[entry.item.target]
+        del self.by_key[entry.key]
+        self.health.forget(entry.item)
+        entry.removed = True
         self.changes += 1
         for listener in list(self._listeners):
             listener(entry)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -22,7 +22,7 @@ from pipestatus.cli.config import Config, Followed
 from pipestatus.cli.follow import follow
 from pipestatus.cli.serveconf import Service
 from pipestatus.client import Client
-from pipestatus.model import Change
+from pipestatus.model import Change, Scope
 from pipestatus.serve.app import Faces, make_app
 from pipestatus.serve.board import Board
 from pipestatus.serve.metrics import Metrics
@@ -49,9 +49,12 @@ async def run_service(
     group_by: str = "account",
     say: Callable[[str], None] = print,
     notifier_options: dict[str, Any] | None = None,
+    scopes: Mapping[Scope, Followed] | None = None,
 ) -> list[str]:
     """Serve until ``duration`` ends (or forever); returns the problems that stopped it (an
-    address it cannot listen on). ``say`` hears the address it serves at."""
+    address it cannot listen on). ``say`` hears the address it serves at. ``scopes`` (accounts
+    with ``pipelines = "GLOB"``) are listed again as the watch runs: their new pipelines join
+    the board and the ones that leave are dropped from it."""
     board = Board(config, followed, grace=grace)
     notifier = None
     if service.sinks:
@@ -77,7 +80,7 @@ async def run_service(
         bound = runner.addresses[0][1] if runner.addresses else port
         shown = f"[{host}]" if ":" in host else host
         say(f"serving http://{shown}:{bound}/")
-        return await _watch(client, followed, board, notifier, interval, duration)
+        return await _watch(client, followed, board, notifier, interval, duration, scopes)
     finally:
         await runner.cleanup()
 
@@ -89,6 +92,7 @@ async def _watch(
     notifier: Notifier | None,
     interval: float,
     duration: float | None,
+    scopes: Mapping[Scope, Followed] | None = None,
 ) -> list[str]:
     def on_change(item: Followed, change: Change) -> None:
         board.observe(item, change)
@@ -107,6 +111,7 @@ async def _watch(
                 duration=duration,
                 on_change=on_change,
                 on_start=board.attach,
+                scopes=scopes,
             )
         except Exception:  # a bug stopped the watch: /healthz says so from now on
             logger.exception("the watch stopped")

@@ -17,7 +17,7 @@ from pipestatus.cli.args import (
     subcommand,
     verbose_option,
 )
-from pipestatus.cli.config import Config, Secret
+from pipestatus.cli.config import Config, Secret, account_scopes
 from pipestatus.cli.reading import UsageError, followed_pipelines
 from pipestatus.cli.runtime import EXIT_OK, EXIT_USAGE, load, run
 from pipestatus.cli.screen import out, say_problems
@@ -131,6 +131,7 @@ async def _serve(
             heartbeat=args.heartbeat,
             group_by=config.serve.group_by,
             say=out,
+            scopes=account_scopes(client, config, tokens, followed),
         )
     say_problems(problems)
     sys.stdout.flush()

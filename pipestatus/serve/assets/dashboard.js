@@ -67,7 +67,8 @@
 
   function apply(row) {
     const found = rows.get(row.key);
-    if (!found) return;
+    // A pipeline that joined or left a followed project: the server draws the new set.
+    if (!found || row.removed) { location.reload(); return; }
     statuses.set(row.key, row.status);
     for (const tr of found) {
       tr.dataset.status = row.status;
