@@ -10,6 +10,10 @@ project's status is one request per page of it (:meth:`CodeArtsPipeline.pipeline
 Times: run ``start_time``/``end_time`` are epoch milliseconds; stage times are naive
 ``YYYY-MM-DD HH:MM:SS`` strings in China Standard Time (UTC+08:00). Stages carry no ID and no
 jobs: a stage's ID is its ``sequence`` (or its position when that is missing).
+
+(Over 500 lines, because the batch status's wire schema, its reader (:class:`BatchReader`,
+which must stay cheap on a hostile answer) and the adapter that slices it share the one
+converter and structurer; what the other endpoints need lives in the modules named above.)
 """
 
 from __future__ import annotations
