@@ -19,11 +19,12 @@ import math
 import random
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import attrs
 
+from pipestatus._safe import clean
 from pipestatus.errors import (
     APIError,
     PipestatusError,
@@ -40,12 +41,14 @@ if TYPE_CHECKING:
 __all__ = [
     "ERROR_BODY_LIMIT",
     "MAX_REDIRECTS",
+    "MAX_VALIDATOR",
     "REDIRECTS",
     "Endpoint",
     "ErrorDecoder",
     "RetryHint",
     "Request",
     "Response",
+    "Sealed",
     "Sender",
     "Validators",
     "api_error_for",
@@ -53,9 +56,11 @@ __all__ = [
     "check_base_url",
     "follow_redirect",
     "has_control",
+    "looks_like_html",
     "origin_of",
     "parse_retry_after",
     "retry_delay",
+    "sendable",
 ]
 
 MAX_REDIRECTS: Final = 5
@@ -64,11 +69,71 @@ ERROR_BODY_LIMIT: Final = 64 * 1024
 REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 #: A vendor's code or message is cut to this length (after secrets are hidden).
 MESSAGE_LIMIT: Final = 500
+#: The longest ``ETag`` or ``Last-Modified`` kept to send back: an entity tag is a short quoted
+#: string and a date is 29 characters, while a gateway refuses a request whose headers are too
+#: large (a server that sent a 6 KB ``ETag`` would have every later request refused).
+MAX_VALIDATOR: Final = 512
 
 #: A vendor's error body -> ``(code, message)``; ``(None, None)`` when it holds neither.
 ErrorDecoder = Callable[[bytes], tuple[str | None, str | None]]
 #: A 429's body -> the seconds the vendor says to wait there, or ``None``.
 RetryHint = Callable[[bytes], float | None]
+
+T = TypeVar("T")
+
+
+class Sealed(Generic[T]):
+    """A value that must not show (a request body holding a password, a rejected token): its
+    ``repr`` is ``<hidden>``, so a traceback frame that holds it (an error reporter records
+    frames' locals by their ``repr``) or a log line shows nothing of it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sealed) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def _headers_repr(headers: Mapping[str, str]) -> str:
+    # Names only: the values hold credentials (a token, a signature, a security token).
+    return f"<headers {', '.join(headers)}>"
+
+
+def _body_repr(body: bytes | None) -> str:
+    # A request body may hold a password, an answer's an echoed token: its size only.
+    return "None" if body is None else f"<{len(body)} bytes>"
+
+
+#: What an HTML page where JSON belongs most often means.
+HTML_HINT: Final = (
+    "is the endpoint the API's address? a web console's or a login page's address answers HTML"
+)
+
+
+def looks_like_html(body: bytes, content_type: str | None) -> bool:
+    """Whether an answer is a web page: an HTML content type, or a body that starts like one."""
+    if content_type and "html" in content_type.lower():
+        return True
+    head = body[:512].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<body"))
+
+
+def sendable(value: str | None) -> str | None:
+    """``value`` if it can be sent back in a request header (``If-None-Match``,
+    ``If-Modified-Since``): printable ASCII of 1 to :data:`MAX_VALIDATOR` characters; else
+    ``None``. aiohttp reads control characters in a response header but refuses them in a
+    request, at send time; a non-ASCII value would be sent as bytes the server never sent."""
+    if value and len(value) <= MAX_VALIDATOR and value.isascii() and value.isprintable():
+        return value
+    return None
 
 
 def has_control(text: str) -> bool:
@@ -153,10 +218,11 @@ class Endpoint:
 
 @attrs.frozen
 class Validators:
-    """What a conditional request sends back: the last ``ETag`` and ``Last-Modified``."""
+    """What a conditional request sends back: the last ``ETag`` and ``Last-Modified``, each
+    only if it can be sent (:func:`sendable`)."""
 
-    etag: str | None = None
-    last_modified: str | None = None
+    etag: str | None = attrs.field(default=None, converter=sendable)
+    last_modified: str | None = attrs.field(default=None, converter=sendable)
 
     def __bool__(self) -> bool:
         return bool(self.etag or self.last_modified)
@@ -165,13 +231,14 @@ class Validators:
 @attrs.frozen(kw_only=True)
 class Request:
     """One HTTP request as a value. ``url`` has no query; ``query`` is already encoded (what
-    goes after ``?``, or ``""``); ``headers`` are final once auth has seen them."""
+    goes after ``?``, or ``""``); ``headers`` are final once auth has seen them. Its ``repr``
+    names the headers and sizes the body, never shows their values."""
 
     method: str
     url: str
     query: str = ""
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    body: bytes | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=_headers_repr)
+    body: bytes | None = attrs.field(default=None, repr=_body_repr)
 
     @property
     def target(self) -> str:
@@ -198,8 +265,8 @@ class Response:
     aiohttp's case-insensitive view, a test a dict with lower-case keys."""
 
     status: int
-    headers: Mapping[str, str]
-    body: bytes
+    headers: Mapping[str, str] = attrs.field(repr=_headers_repr)
+    body: bytes = attrs.field(repr=_body_repr)
     vendor: str
     reason: str | None = None
 
@@ -216,13 +283,19 @@ class Response:
         return Validators(self.headers.get("etag"), self.headers.get("last-modified"))
 
     def json(self) -> Any:
-        """The decoded body, or ``ResponseError`` when it is not JSON."""
+        """The decoded body, or ``ResponseError`` when it is not JSON (with a hint when it is
+        an HTML page: an endpoint pasted from a browser's address bar answers one)."""
         try:
             return json.loads(self.body)
         except RecursionError:
             reason = "JSON nested too deeply"
         except (ValueError, UnicodeDecodeError) as exc:
-            reason = f"invalid JSON ({exc})" if self.body.strip() else "empty body, JSON expected"
+            if looks_like_html(self.body, self.headers.get("content-type")):
+                reason = f"invalid JSON: the answer is an HTML page ({HTML_HINT})"
+            elif self.body.strip():
+                reason = f"invalid JSON ({exc})"
+            else:
+                reason = "empty body, JSON expected"
         raise ResponseError(reason[:300], vendor=self.vendor, path=None)
 
 
@@ -234,6 +307,9 @@ class Sender(Protocol):
 
     @property
     def timeout(self) -> float: ...
+
+    @property
+    def closed(self) -> bool: ...
 
     async def request(
         self,
@@ -318,18 +394,22 @@ def follow_redirect(
 
     303, and 301/302 to a POST, become a GET without a body, as browsers do.
     """
+    unusable = False
     try:
         target = urljoin(request.target, location)
         parts = urlsplit(target)
         target_origin = origin_of(target)
     except ValueError:
+        unusable = True  # raised below, after the except block: no context
+    if (
+        unusable
+        or not target.isascii()
+        or has_control(target)
+        or any(char.isspace() for char in target)
+    ):
         raise APIError(
             status=status, vendor=vendor, message="redirect with an unusable Location refused"
         ) from None
-    if not target.isascii() or has_control(target) or any(char.isspace() for char in target):
-        raise APIError(
-            status=status, vendor=vendor, message="redirect with an unusable Location refused"
-        )
     if target_origin != origin:
         raise APIError(
             status=status,
@@ -351,7 +431,8 @@ def _cut(text: str | None) -> str | None:
 
 def api_error_for(response: Response, endpoint: Endpoint, hide: Callable[[str], str]) -> APIError:
     """The ``APIError`` for a non-2xx answer: the vendor's code and message from its error body
-    (the HTTP reason when it has none), with every secret ``hide`` knows hidden, then cut."""
+    (the HTTP reason when it has none), with every secret ``hide`` knows hidden, every unsafe
+    code point replaced (:func:`pipestatus._safe.clean`), then cut."""
     code, message = endpoint.decode_error(response.body)
     if response.status in REDIRECTS:
         message = message or f"redirect without a usable Location ({response.status})"
@@ -365,8 +446,14 @@ def api_error_for(response: Response, endpoint: Endpoint, hide: Callable[[str], 
         response.status,
         vendor=endpoint.vendor,
         # A server that echoes a credential must not put it into our error: hide, then cut,
-        # so a secret straddling the cut cannot leak half of itself.
-        code=_cut(hide(code)) if code else None,
-        message=_cut(hide(message)) if message else None,
+        # so a secret straddling the cut cannot leak half of itself; and its text may hold
+        # anything (an ESC, a line break that would forge a log line): cleaned, here, once.
+        code=_vendor_text(code, hide),
+        message=_vendor_text(message, hide),
         retry_after=retry_after,
     )
+
+
+def _vendor_text(text: str | None, hide: Callable[[str], str]) -> str | None:
+    """Vendor text as it enters an error: secrets hidden, unsafe code points replaced, cut."""
+    return _cut(clean(hide(text))) if text else None

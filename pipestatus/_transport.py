@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import contextvars
 import json
 import logging
 import math
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Final, Protocol
 from urllib.parse import urlencode
@@ -42,6 +44,7 @@ from pipestatus._sansio import (
     Request,
     Response,
     RetryPolicy,
+    Sealed,
     Validators,
     api_error_for,
     follow_redirect,
@@ -58,9 +61,38 @@ from pipestatus.errors import (
     TransportError,
 )
 
-__all__ = ["USER_AGENT", "Attempt", "Deadline", "Deadlines", "Driver", "Transport"]
+__all__ = [
+    "CLOSED",
+    "USER_AGENT",
+    "Attempt",
+    "Deadline",
+    "Deadlines",
+    "Driver",
+    "Transport",
+    "under_way",
+]
 
 logger = logging.getLogger("pipestatus.http")
+
+#: Set while a request is under way (and in the tasks it starts, such as a token fetch): a
+#: request that finds the client closed then fails as a TransportError, not a usage error.
+_UNDER_WAY: Final[contextvars.ContextVar[bool]] = contextvars.ContextVar(
+    "pipestatus_request_under_way", default=False
+)
+CLOSED: Final = "the client was closed while the request was under way"
+
+
+@contextlib.contextmanager
+def under_way() -> Iterator[None]:
+    """Marks what runs inside (and the tasks it starts) as a call under way: a request it
+    makes after the client closed fails as a ``TransportError``, not as the ``RuntimeError``
+    of a call made on a closed client. A poll wraps its whole fan-out in it."""
+    marker = _UNDER_WAY.set(True)
+    try:
+        yield
+    finally:
+        _UNDER_WAY.reset(marker)
+
 
 USER_AGENT: Final = f"pipestatus/{__version__}"
 
@@ -285,26 +317,34 @@ class Transport:
         json_body: Any = None,
         validators: Validators | None = None,
     ) -> Response:
-        """Send one request, retrying as the rules say; a 2xx or 304, else a PipestatusError."""
+        """Send one request, retrying as the rules say; a 2xx or 304, else a PipestatusError.
+
+        On a client that is not open, ``RuntimeError`` (a usage error); a request under way
+        when the client closes (and any request its credentials make meanwhile) ends in a
+        ``TransportError`` instead, so nothing but a ``PipestatusError`` ends a call that
+        began while the client was open."""
         if not self._open or self.driver.closed:
+            if _UNDER_WAY.get():
+                raise TransportError(f"{endpoint.vendor}: {CLOSED}")
             raise RuntimeError("the Client is not open: use `async with Client() as client:`")
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        body = None
-        if json_body is not None:
-            body = json.dumps(json_body).encode()
-            headers["Content-Type"] = "application/json"
-        if validators and method == "GET":
-            if validators.etag:
-                headers["If-None-Match"] = validators.etag
-            if validators.last_modified:
-                headers["If-Modified-Since"] = validators.last_modified
-        request = Request(
-            method=method,
-            url=endpoint.base_url + path,
-            query=urlencode(params) if params else "",
-            headers=headers,
-            body=body,
-        )
+        marker = _UNDER_WAY.set(True)  # as under_way() does, without a generator per request
+        try:
+            return await self._request(endpoint, method, path, params, json_body, validators)
+        finally:
+            _UNDER_WAY.reset(marker)
+
+    async def _request(
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        json_body: Any,
+        validators: Validators | None,
+    ) -> Response:
+        # Built elsewhere, so that no frame of this one holds the encoded body as a local
+        # (``json_body`` may be a Sealed body holding a password).
+        request = _build(endpoint, method, path, params, json_body, validators)
         loop = asyncio.get_running_loop()
         attempt = 0
         refreshed = False
@@ -313,6 +353,8 @@ class Transport:
             # Outside the concurrency limits: a token fetched here through this transport
             # never waits for a slot held by a request that waits for the token.
             await endpoint.auth.prepare(self)
+            if not self._open:
+                raise TransportError(f"{endpoint.vendor}: {CLOSED}")
             started = loop.time()
             try:
                 response, sent = await self._attempt(endpoint, request, loop)
@@ -417,3 +459,32 @@ class Transport:
                 attempt,
                 elapsed,
             )
+
+
+def _build(
+    endpoint: Endpoint,
+    method: str,
+    path: str,
+    params: Mapping[str, str | int] | None,
+    json_body: Any,
+    validators: Validators | None,
+) -> Request:
+    """The request as it goes out before credentials: JSON body (a :class:`Sealed` one
+    unwrapped), conditional headers."""
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    if isinstance(json_body, Sealed):
+        json_body = json_body.value
+    if json_body is not None:
+        headers["Content-Type"] = "application/json"
+    if validators and method == "GET":
+        if validators.etag:
+            headers["If-None-Match"] = validators.etag
+        if validators.last_modified:
+            headers["If-Modified-Since"] = validators.last_modified
+    return Request(
+        method=method,
+        url=endpoint.base_url + path,
+        query=urlencode(params) if params else "",
+        headers=headers,
+        body=None if json_body is None else json.dumps(json_body).encode(),
+    )

@@ -2,11 +2,14 @@
 that turns any structuring failure into a ``ResponseError`` with a field path.
 
 Each vendor gets two converters over the same hooks (:class:`Converters`): a fast one without
-detailed validation for the good path, and a detailed one, run only when the fast one refused a
-payload, whose exception tree ``cattrs.transform_error`` turns into the path-addressed message
-(``... @ $.stages[0].jobs[1].id``). Both accept exactly the same payloads; the good path never
-pays for the bookkeeping that only a failure needs (PITFALLS.md: detailed validation on a large
-bad list cost seconds).
+detailed validation, the only one a payload goes through, and a detailed one, the reference the
+tests hold the fast one and the messages to (it accepts exactly the same payloads). When the fast
+converter refuses a payload, :func:`first_error` walks the payload beside its schema to the
+*first* bad value and describes that one only (``... @ $.stages[0].jobs[1].id``): refusing a
+payload costs about what structuring it costs, whatever its size. (The detailed converter
+builds an exception per bad element of a list and ``cattrs.transform_error`` formats them all:
+on a 117 KB list of wrong items that was 3 s of CPU and 90 MiB, PITFALLS.md.) What a message
+reports is bounded (:data:`MESSAGE_LIMIT`, :data:`PATH_LIMIT`).
 
 The converter is strict where cattrs is lenient by default (PITFALLS.md): a ``str`` field takes
 only a string (not ``None``, which cattrs would turn into ``"None"``), an ``int`` field only an
@@ -21,24 +24,37 @@ A wire field whose JSON key is not its Python name says so in its metadata:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from types import UnionType
-from typing import Any, Final, Generic, NewType, TypeVar, Union, get_args, get_origin
+from typing import (
+    Any,
+    Final,
+    Generic,
+    NewType,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 import attrs
 import cattrs
 from cattrs.cols import list_structure_factory
 from cattrs.errors import AttributeValidationNote
 from cattrs.gen import make_dict_structure_fn, override
-from cattrs.v import format_exception as _cattrs_format
 
 from pipestatus.errors import ResponseError
 
 __all__ = [
+    "MESSAGE_LIMIT",
+    "PATH_LIMIT",
     "WIRE_KEY",
     "Converters",
     "Structurer",
     "WireId",
+    "first_error",
     "json_type",
     "make_converter",
     "structure",
@@ -53,6 +69,10 @@ WireId = NewType("WireId", str)
 WIRE_KEY: Final = "pipestatus.wire_key"
 
 _MAX_ID_LENGTH: Final = 256
+#: What a refusal reports is bounded: its message, and its field path (a deeply nested payload
+#: has a path as long as it is deep; the path keeps its head and its tail).
+MESSAGE_LIMIT: Final = 200
+PATH_LIMIT: Final = 160
 
 
 class WireTypeError(TypeError):
@@ -151,18 +171,21 @@ def _has_required(cls: type[Any]) -> bool:
 
 @attrs.frozen
 class Converters:
-    """A vendor's two converters over one schema: ``fast`` for the good path (no detailed
-    validation: the first failure raises as it is), and ``detailed``, run only on a payload
-    the fast one refused, for the path-addressed message. Both accept exactly the same
-    payloads (the same strict hooks) and build the same wire objects."""
+    """A vendor's two converters over one schema: ``fast``, which structures every payload
+    (no detailed validation: the first failure raises as it is), and ``detailed``, the
+    reference the tests hold it to. Both accept exactly the same payloads (the same strict
+    hooks) and build the same wire objects. ``key`` turns a field's name into its JSON key."""
 
     fast: cattrs.Converter
     detailed: cattrs.Converter
+    key: Callable[[str], str] | None = None
 
 
 def make_converter(*, key: Callable[[str], str] | None = None) -> Converters:
     """A fresh pair of strict converters; each vendor builds its own (its hooks are its own)."""
-    return Converters(fast=_converter(key, detailed=False), detailed=_converter(key, detailed=True))
+    return Converters(
+        fast=_converter(key, detailed=False), detailed=_converter(key, detailed=True), key=key
+    )
 
 
 def _converter(key: Callable[[str], str] | None, *, detailed: bool) -> cattrs.Converter:
@@ -263,22 +286,121 @@ def _rename_notes(exc: cattrs.ClassValidationError, wire_keys: dict[str, str]) -
         ]
 
 
-def _format(exc: BaseException, type_: type | None) -> str:
+# --- the first bad value of a refused payload -----------------------------------------------------
+
+
+def _describe(exc: BaseException) -> str:
+    """What a hook's own failure says (a hook's text is written for people; anything else is
+    named by its kind only: its text may hold the payload)."""
     if isinstance(exc, WireTypeError):
         return str(exc)
     if isinstance(exc, KeyError):
         return "required field missing"
-    return _cattrs_format(exc, type_)
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return f"invalid value ({type(exc).__name__})"
 
 
-def _describe(exc: BaseException) -> tuple[str, str]:
-    """The first failure of a cattrs exception tree as (message, path)."""
-    lines = cattrs.transform_error(exc, path="$", format_exception=_format)
-    if not lines:
-        return _format(exc, None), "$"
-    message, _, path = lines[0].rpartition(" @ ")
-    more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
-    return f"{message}{more}", path
+@functools.cache
+def _fields(cls: type[Any], key: Callable[[str], str] | None) -> tuple[tuple[str, Any, bool], ...]:
+    """``(JSON key, resolved type, required)`` of each field of a wire class, in order."""
+    hints = get_type_hints(cls)
+    return tuple(
+        (
+            field.metadata.get(WIRE_KEY) or (key(field.name) if key else field.name),
+            hints[field.name],
+            field.default is attrs.NOTHING,
+        )
+        for field in attrs.fields(cls)
+    )
+
+
+def first_error(converters: Converters, payload: Any, type_: Any) -> tuple[str, str]:
+    """The first value of ``payload`` that ``type_``'s schema refuses, as ``(message, path)``.
+
+    It walks the payload beside the schema with the fast converter's own hooks: at each level
+    the values before the bad one are structured once (what a good payload costs), and only
+    the bad one is entered. So it stops at the first bad element of a list however many follow,
+    and its cost is bounded by the payload's size times its depth, never by its errors. Called
+    on a payload the fast converter refused; ``("invalid value", "$")`` if it finds nothing
+    more precise."""
+    try:
+        found = _walk(converters, payload, type_, "$")
+    except RecursionError:
+        found = ("nested too deeply", "$")
+    message, path = found or ("invalid value", "$")
+    return _bounded(message, MESSAGE_LIMIT), _bounded_path(path)
+
+
+def _walk(converters: Converters, value: Any, type_: Any, path: str) -> tuple[str, str] | None:
+    if _is_optional(type_):
+        if value is None:
+            return None
+        (type_,) = (arg for arg in get_args(type_) if arg is not type(None))
+    fast = converters.fast
+    if isinstance(type_, type) and attrs.has(type_):
+        if type(value) is not dict:
+            return f"expected an object, got {json_type(value)}", path
+        for wire, field_type, required in _fields(type_, converters.key):
+            if wire not in value:
+                if required:
+                    return "required field missing", f"{path}.{wire}"
+                continue
+            found = _check(converters, value[wire], field_type, f"{path}.{wire}")
+            if found is not None:
+                return found
+        return _check_whole(fast, value, type_, path)
+    if _is_list(type_):
+        if type(value) is not list:
+            return f"expected an array, got {json_type(value)}", path
+        (item_type,) = get_args(type_) or (Any,)
+        hook = fast.get_structure_hook(item_type)
+        for index, element in enumerate(value):
+            try:
+                hook(element, item_type)
+            except Exception:  # noqa: BLE001 - this element is the bad one: entered below
+                return _walk(converters, element, item_type, f"{path}[{index}]") or (
+                    "invalid value",
+                    f"{path}[{index}]",
+                )
+        return None
+    return _check_whole(fast, value, type_, path)
+
+
+def _check(converters: Converters, value: Any, type_: Any, path: str) -> tuple[str, str] | None:
+    """``None`` when ``value`` structures as ``type_``; else its first bad value."""
+    try:
+        converters.fast.get_structure_hook(type_)(value, type_)
+    except RecursionError:
+        raise
+    except Exception:  # noqa: BLE001 - a refusal, located below
+        return _walk(converters, value, type_, path) or ("invalid value", path)
+    return None
+
+
+def _check_whole(
+    converter: cattrs.Converter, value: Any, type_: Any, path: str
+) -> tuple[str, str] | None:
+    """A leaf (or a class whose fields all passed): its hook's own verdict."""
+    problem: str | None = None
+    try:
+        converter.get_structure_hook(type_)(value, type_)
+    except RecursionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a refusal: described by _describe
+        problem = _describe(exc)
+    return None if problem is None else (problem, path)
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bounded_path(path: str) -> str:
+    if len(path) <= PATH_LIMIT:
+        return path
+    half = PATH_LIMIT // 2
+    return f"{path[:half]}…{path[-half:]}"
 
 
 def structure(converters: Converters, payload: Any, cls: type[T], *, vendor: str) -> T:
@@ -300,27 +422,30 @@ class Structurer(Generic[T]):
         self._hook: Callable[[Any, Any], T] | None = None
 
     def __call__(self, payload: Any) -> T:
+        structured = self.quick(payload)
+        if structured is None:
+            # (raised here, outside the converter's frames, which hold the payload)
+            raise self.refusal(payload)
+        return structured
+
+    def quick(self, payload: Any) -> T | None:
+        """``payload`` structured, or ``None`` when the schema refuses it (undescribed)."""
         hook = self._hook
         if hook is None:
             hook = self._hook = self._converters.fast.get_structure_hook(self._cls)
         try:
             return hook(payload, self._cls)
-        except Exception:  # noqa: BLE001, S110 - whatever it was, the detailed converter names it
-            # (outside this block, so that its error carries no context of this one)
-            pass
-        return self._detailed(payload)
+        except Exception:  # noqa: BLE001 - whatever it was, first_error names it if asked
+            return None
 
-    def _detailed(self, payload: Any) -> T:
-        cls = self._cls
-        try:
-            return self._converters.detailed.structure(payload, cls)
-        except (cattrs.BaseValidationError, WireTypeError) as exc:
-            message, path = _describe(exc)
-        except RecursionError:
-            message, path = "nested too deeply", "$"
-        raise ResponseError(
-            f"unexpected {_name(cls)} payload: {message} @ {path}", vendor=self._vendor, path=path
-        ) from None
+    def refusal(self, payload: Any) -> ResponseError:
+        """The ``ResponseError`` for a payload the schema refuses: its first bad value."""
+        message, path = first_error(self._converters, payload, self._cls)
+        return ResponseError(
+            f"unexpected {_name(self._cls)} payload: {message} @ {path}",
+            vendor=self._vendor,
+            path=path,
+        )
 
 
 def _name(cls: Any) -> str:

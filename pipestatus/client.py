@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import ssl
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from types import TracebackType
@@ -22,12 +23,13 @@ from pipestatus.errors import (
     ForbiddenError,
     NotFoundError,
     PipestatusError,
+    RateLimitedError,
     WaitTimeout,
 )
 from pipestatus.http import AiohttpDriver, Session
 from pipestatus.model import Change, Run, Scope, Target
 from pipestatus.vendors import Factories
-from pipestatus.vendors._base import Adapter
+from pipestatus.vendors._base import Adapter, settled
 from pipestatus.watch import Watcher
 
 if TYPE_CHECKING:
@@ -140,8 +142,11 @@ class Client(Factories):
         pipeline it lists: each is keyed by its own ``Target`` (equal to
         ``adapter.target(id)``), and a pipeline both in a scope and named alone is polled once;
         a v5 scope's poll is the pipeline list itself. A scope whose listing failed is keyed
-        itself, with its error. Cancelling ``poll`` cancels all of its requests.
+        itself, with its error. Cancelling ``poll`` cancels all of its requests. On a client
+        that is not open: ``RuntimeError``, as a direct call raises.
         """
+        if self._transport.closed:
+            raise RuntimeError("the Client is not open: use `async with Client() as client:`")
         unique = list(dict.fromkeys(targets))
         groups: dict[Adapter[Any], tuple[list[Scope], list[Target]]] = {}
         for target in unique:
@@ -170,11 +175,15 @@ class Client(Factories):
     async def wait(self, target: Target, *, timeout: float, interval: float = 10.0) -> Run:
         """Poll ``target`` until its latest run is terminal and return it (to gate a deploy).
 
-        Passing errors (timeouts, 5xx after retries) are waited out; 401, 403 and 404 raise at
-        once. Past ``timeout`` seconds: ``WaitTimeout`` with the last observation in ``.last``.
+        Polls every ``interval`` seconds (positive and finite, as a watch's). Passing errors
+        (timeouts, 5xx after retries) are waited out, a 429's ``retry_after`` whole (if longer
+        than ``interval``; never past the deadline); 401, 403 and 404 raise at once. Past
+        ``timeout`` seconds: ``WaitTimeout`` with the last observation in ``.last``.
         """
         if not timeout > 0:
             raise ValueError("timeout must be > 0")
+        if not (interval > 0 and math.isfinite(interval)):
+            raise ValueError("interval must be a positive number of seconds")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         last: Outcome | None = None
@@ -184,16 +193,19 @@ class Client(Factories):
         try:
             async with asyncio.timeout_at(deadline):
                 while True:
+                    pause = interval
                     try:
                         last = await source.fetch(target)
                     except _PERMANENT:
                         raise
                     except PipestatusError as exc:
-                        last = exc
+                        last = settled(exc)  # kept as WaitTimeout.last: keeps nothing else
+                        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+                            pause = max(interval, exc.retry_after)  # the server said when
                     else:
                         if last.status.is_terminal:
                             return last
-                    await self._sleep(max(0.0, min(interval, deadline - loop.time())))
+                    await self._sleep(max(0.0, min(pause, deadline - loop.time())))
         except TimeoutError:
             raise WaitTimeout(
                 f"{target!r} did not finish within {timeout:g} s (last: {_brief(last)})",

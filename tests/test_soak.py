@@ -3,7 +3,9 @@
 Every pipeline's run moves pending -> running -> a final status known in advance, while the
 simulated server damages about a third of the answers (5xx with HTML bodies, 429 with
 ``Retry-After``, resets mid-body, hangs, truncated and malformed JSON, unknown status words,
-slow trickles). The watch must report each final status, correctly, raise nothing, and leave no
+slow trickles, and a hostile server's: huge arrays of wrong items, validators no client can
+send back, control characters and lone surrogates in every string, answers that are not HTTP,
+cycling pages). The watch must report each final status, correctly, raise nothing, and leave no
 task, session, warning or memory behind. Run it alone with ``pytest -m soak -s`` to see the
 numbers it prints.
 """
@@ -24,6 +26,7 @@ from pipestatus import Client, Run, Status, Target
 from pipestatus.errors import PipestatusError
 from pipestatus.model import ChangeKind
 from pipestatus.testing import (
+    CHAOS_KINDS,
     V4_STATUS,
     V5_RUN_STATUS,
     YUNXIAO_STATUS,
@@ -163,4 +166,5 @@ async def test_soak_500_pipelines_under_chaos() -> None:
     assert not wrong, wrong[:5]
     assert not leftover, leftover
     assert sum(faults.values()) > 0
+    assert {f"chaos:{kind}" for kind in CHAOS_KINDS} <= set(faults)  # every kind, hostile too
     assert growth < MAX_MEMORY_GROWTH

@@ -19,7 +19,15 @@ from pipestatus.errors import (
     RequestTimeout,
     ServerError,
 )
-from pipestatus.watch.pace import Pace, Pacing, jitter, next_poll, rides_along, server_wait
+from pipestatus.watch.pace import (
+    MAX_SERVER_WAIT,
+    Pace,
+    Pacing,
+    jitter,
+    next_poll,
+    rides_along,
+    server_wait,
+)
 
 PACING = Pacing.of(1.0, idle_interval=3.0, max_error_interval=10.0)
 
@@ -162,9 +170,15 @@ def test_a_429_without_retry_after_backs_off_like_any_error() -> None:
     assert delays([(limited, False), (limited, False)]) == [1.0, 2.0]
 
 
-def test_the_server_wait_is_not_bounded_yet() -> None:
-    """Today a Retry-After is waited out whole, however long (one place will bound it)."""
-    assert server_wait(1e9, PACING) == 1e9
+def test_the_server_wait_is_bounded_by_an_hour_or_the_cap() -> None:
+    """A Retry-After is waited out whole up to an hour (or max_error_interval when longer):
+    ``Retry-After: 1000000000`` no longer silences a target for 31 years."""
+    assert server_wait(1e9, PACING) == MAX_SERVER_WAIT == 3600.0
+    assert server_wait(1200.0, PACING) == 1200.0
+    long_cap = Pacing.of(60.0, max_error_interval=7200.0)
+    assert server_wait(1e9, long_cap) == 7200.0
+    limited = RateLimitedError(vendor="toy", retry_after=1e9)
+    assert delays([(limited, False)]) == [MAX_SERVER_WAIT]
 
 
 # --- jitter ------------------------------------------------------------------------------------

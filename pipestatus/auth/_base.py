@@ -129,9 +129,10 @@ class ProvidedToken(Auth):
         return request.with_headers({self.header: token})
 
     async def refresh(self, rejected: Request, sender: Sender) -> bool:
-        stale = rejected.headers.get(self.header)
         async with self._lock.get():
-            if self._token is None or self._token == stale:
+            # (the rejected token is compared, never held in a local: a traceback of a failed
+            # fetch below keeps this frame's locals)
+            if self._token is None or self._token == rejected.headers.get(self.header):
                 self._token = await self._fetch(sender.timeout)
         return True
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Final, Generic, Protocol, TypeVar
 
-from pipestatus._sansio import Sender
+from pipestatus._sansio import Sealed, Sender
 from pipestatus.auth._base import HIDDEN
 
 __all__ = ["KEYS_THRESHOLD", "Expiring", "Once", "Renewing", "keys_margin", "token_margin"]
@@ -96,11 +96,12 @@ class Renewing(Generic[E]):
         value = self._fresh()
         return value if value is not None else await self._flight(sender)
 
-    async def renew(self, stale: str | None, sender: Sender) -> E:
-        """A new value after the service refused the one whose ``ident`` is ``stale``, unless
-        another request renewed it already."""
+    async def renew(self, stale: Sealed[str | None], sender: Sender) -> E:
+        """A new value after the service refused the one whose ``ident`` is ``stale`` (sealed:
+        a token must not sit in a traceback frame's locals), unless another request renewed
+        it already."""
         value = self._value
-        if value is not None and value.ident != stale and self._pending is None:
+        if value is not None and value.ident != stale.value and self._pending is None:
             return value
         return await self._flight(sender)
 

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import attrs
 
-from pipestatus._sansio import Endpoint, Request, Sender, has_control
+from pipestatus._sansio import Endpoint, Request, Response, Sealed, Sender, has_control
 from pipestatus.auth._base import HIDDEN, Auth
 from pipestatus.errors import ResponseError
 
@@ -321,16 +321,19 @@ def parse_expiry(value: object) -> datetime | None:
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _lifetime(expires: object, issued: object, received_at: datetime, what: str) -> timedelta:
+def _lifetime(
+    expires: object, issued: object, received_at: datetime, what: str
+) -> timedelta | ResponseError:
     """How long an issued value lives, counted from ``issued_at`` where IAM gives it (so a
-    clock that differs from IAM's changes nothing), else from ``received_at``."""
+    clock that differs from IAM's changes nothing), else from ``received_at``; or the error
+    (returned, not raised: the callers' frames hold secrets)."""
     expires_at = parse_expiry(expires)
     if expires_at is None:
-        raise ResponseError(f"{what} without a readable expires_at", vendor=IAM_VENDOR)
+        return ResponseError(f"{what} without a readable expires_at", vendor=IAM_VENDOR)
     issued_at = parse_expiry(issued) or received_at
     lifetime = expires_at - issued_at
     if lifetime <= timedelta(0):
-        raise ResponseError(f"{what} that has expired already", vendor=IAM_VENDOR)
+        return ResponseError(f"{what} that has expired already", vendor=IAM_VENDOR)
     return lifetime
 
 
@@ -341,53 +344,92 @@ def _secret_text(value: object) -> str | None:
     return None
 
 
+# The two calls below read IAM's answers in pure functions that return their error instead of
+# raising it, and raise it from a frame that holds nothing but the (sealed) request and the
+# answer: the secrets an answer carries (a token, a secret key) never sit in the locals of a
+# frame an error's traceback keeps.
+
+
 async def issue_token(
-    sender: Sender, endpoint: Endpoint, body: Mapping[str, Any], *, now: datetime
+    sender: Sender, endpoint: Endpoint, body: Sealed[Any], *, now: datetime
 ) -> IssuedToken:
     """``POST {iam}/v3/auth/tokens?nocatalog=true``: the token of a 201's ``X-Subject-Token``."""
     response = await sender.request(
         endpoint, "POST", TOKENS_PATH, params={"nocatalog": "true"}, json_body=body
     )
-    value = _secret_text(response.headers.get("x-subject-token"))
-    if value is None:
-        raise ResponseError("IAM answered without a usable X-Subject-Token", vendor=IAM_VENDOR)
-    data = response.json()
+    issued = _read_token(response, now)
+    if isinstance(issued, ResponseError):
+        raise issued
+    return issued
+
+
+def _read_token(response: Response, now: datetime) -> IssuedToken | ResponseError:
+    if _secret_text(response.headers.get("x-subject-token")) is None:
+        return ResponseError("IAM answered without a usable X-Subject-Token", vendor=IAM_VENDOR)
+    data = _json(response)
+    if isinstance(data, ResponseError):
+        return data
     token = data.get("token") if isinstance(data, dict) else None
     if not isinstance(token, dict):
-        raise ResponseError("IAM's token answer has no token object", vendor=IAM_VENDOR)
+        return ResponseError("IAM's token answer has no token object", vendor=IAM_VENDOR)
+    lifetime = _lifetime(token.get("expires_at"), token.get("issued_at"), now, "a token")
+    if isinstance(lifetime, ResponseError):
+        return lifetime
     project = token.get("project")
     project_id = project.get("id") if isinstance(project, dict) else None
     return IssuedToken(
-        value=value,
+        value=_secret_text(response.headers.get("x-subject-token")) or "",  # checked above
         received_at=now,
-        lifetime=_lifetime(token.get("expires_at"), token.get("issued_at"), now, "a token"),
+        lifetime=lifetime,
         project_id=project_id if isinstance(project_id, str) and project_id else None,
     )
 
 
+def _json(response: Response) -> Any:
+    """The answer's JSON, or its ``ResponseError`` returned."""
+    try:
+        return response.json()
+    except ResponseError as exc:
+        error = exc
+    return error
+
+
 async def mint_keys(
-    sender: Sender, endpoint: Endpoint, token: str, duration_seconds: int, *, now: datetime
+    sender: Sender,
+    endpoint: Endpoint,
+    token: Sealed[str],
+    duration_seconds: int,
+    *,
+    now: datetime,
 ) -> IssuedKeys:
     """``POST {iam}/v3.0/OS-CREDENTIAL/securitytokens``: temporary keys minted from ``token``."""
-    body = security_token_body(token, duration_seconds)
+    body = Sealed(security_token_body(token.value, duration_seconds))
     response = await sender.request(endpoint, "POST", SECURITY_TOKENS_PATH, json_body=body)
-    data = response.json()
+    issued = _read_keys(response, now)
+    if isinstance(issued, ResponseError):
+        raise issued
+    return issued
+
+
+def _read_keys(response: Response, now: datetime) -> IssuedKeys | ResponseError:
+    data = _json(response)
+    if isinstance(data, ResponseError):
+        return data
     credential = data.get("credential") if isinstance(data, dict) else None
     if not isinstance(credential, dict):
-        raise ResponseError("IAM's answer has no credential object", vendor=IAM_VENDOR)
+        return ResponseError("IAM's answer has no credential object", vendor=IAM_VENDOR)
     ak, sk, security_token = (
         _secret_text(credential.get(key)) for key in ("access", "secret", "securitytoken")
     )
     if ak is None or sk is None or security_token is None:
-        raise ResponseError(
+        return ResponseError(
             "IAM's credential lacks access, secret or securitytoken", vendor=IAM_VENDOR
         )
+    lifetime = _lifetime(credential.get("expires_at"), None, now, "temporary keys")
+    if isinstance(lifetime, ResponseError):
+        return lifetime
     return IssuedKeys(
-        ak=ak,
-        sk=sk,
-        security_token=security_token,
-        received_at=now,
-        lifetime=_lifetime(credential.get("expires_at"), None, now, "temporary keys"),
+        ak=ak, sk=sk, security_token=security_token, received_at=now, lifetime=lifetime
     )
 
 

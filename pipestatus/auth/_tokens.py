@@ -7,7 +7,7 @@ from __future__ import annotations
 import abc
 from datetime import datetime, timedelta
 
-from pipestatus._sansio import Request, Sender, check_base_url
+from pipestatus._sansio import Request, Sealed, Sender, check_base_url
 from pipestatus.auth._aksk import (
     AKSKSigner,
     Binding,
@@ -59,7 +59,7 @@ class IAMTokenAuth(Auth):
         return request.with_headers({self.header: token.value})
 
     async def refresh(self, rejected: Request, sender: Sender) -> bool:
-        await self._tokens.renew(rejected.headers.get(self.header), sender)
+        await self._tokens.renew(Sealed(rejected.headers.get(self.header)), sender)
         return True
 
     def hide(self, text: str) -> str:
@@ -187,7 +187,7 @@ class HuaweiIAM(_TokenCredentials):
         self, sender: Sender, now: datetime, url: str, binding: Binding
     ) -> IssuedToken:
         endpoint = iam_endpoint(url, Hiding(lambda: (self._password,)))
-        body = password_body(self.user, self._password, self.domain, self.project)
+        body = Sealed(password_body(self.user, self._password, self.domain, self.project))
         refused: AuthError | None = None
         try:
             return await issue_token(sender, endpoint, body, now=now)
@@ -254,7 +254,7 @@ class HuaweiAgency(_TokenCredentials):
             project=self.project,
             duration_seconds=self.duration_seconds,
         )
-        return await issue_token(sender, endpoint, body, now=now)
+        return await issue_token(sender, endpoint, Sealed(body), now=now)
 
     def __repr__(self) -> str:
         return (
@@ -286,7 +286,7 @@ class _MintedKeys:
         )
 
     async def renew(self, ak: str | None, sender: Sender) -> bool:
-        await self._keys.renew(ak, sender)
+        await self._keys.renew(Sealed(ak), sender)
         return True
 
     def hide(self, text: str) -> str:
@@ -328,14 +328,14 @@ class HuaweiTemporaryAKSK(HuaweiCredentials):
                 refused = False
                 try:
                     return await mint_keys(
-                        sender, endpoint, token.value, self.duration_seconds, now=now
+                        sender, endpoint, Sealed(token.value), self.duration_seconds, now=now
                     )
                 except AuthError:
                     refused = True  # the token was refused: renew it and mint once more
                 if refused:
-                    token = await tokens.renew(token.value, sender)
+                    token = await tokens.renew(Sealed(token.value), sender)
                 duration = self.duration_seconds
-                return await mint_keys(sender, endpoint, token.value, duration, now=now)
+                return await mint_keys(sender, endpoint, Sealed(token.value), duration, now=now)
 
             keys = self._caches[key] = Renewing(mint, clock=self._source._clock, margin=keys_margin)
         return AKSKSigner(

@@ -5,6 +5,7 @@ watch (:func:`serve_feed`)."""
 from __future__ import annotations
 
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from typing import Final, TypeAlias
 
 from pipestatus.cli.config import Config, Followed, setup_problems
 from pipestatus.cli.follow import Health, follow
+from pipestatus.cli.safe import REPLACEMENT, clean
 from pipestatus.cli.screen import out, warn
 from pipestatus.cli.text import iso, page_of
 from pipestatus.client import Client
@@ -19,7 +21,14 @@ from pipestatus.errors import PipestatusError
 from pipestatus.model import Change, Run, Target
 from pipestatus.status import Status
 
-__all__ = ["CCTRAY", "CCTRAY_UNREADABLE", "cctray_project", "render_cctray", "serve_feed"]
+__all__ = [
+    "CCTRAY",
+    "CCTRAY_UNREADABLE",
+    "cctray_project",
+    "render_cctray",
+    "serve_feed",
+    "xml_text",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +88,25 @@ def cctray_project(
     }
 
 
+#: What XML 1.0 cannot hold, even as a character reference, beyond the code points any vendor
+#: string is cleaned of: the non-characters U+FFFE and U+FFFF.
+_NOT_XML: Final = re.compile("[\ufffe\uffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` as an XML 1.0 document can hold it: C0 controls (which XML forbids even as
+    ``&#1;``), lone surrogates (which no encoding can write) and the other unsafe code points
+    replaced (:func:`pipestatus.cli.safe.clean`), and U+FFFE/U+FFFF too."""
+    return _NOT_XML.sub(REPLACEMENT, clean(text))
+
+
 def render_cctray(projects: Iterable[Mapping[str, str]]) -> str:
-    """The feed: ``<Projects><Project .../>...</Projects>`` with an XML declaration."""
+    """The feed: ``<Projects><Project .../>...</Projects>`` with an XML declaration. Every
+    attribute is made XML-safe here (:func:`xml_text`), whoever made it: the feed parses
+    whatever strings a vendor or a configuration holds."""
     root = ET.Element("Projects")
     for attributes in projects:
-        ET.SubElement(root, "Project", dict(attributes))
+        ET.SubElement(root, "Project", {k: xml_text(v) for k, v in attributes.items()})
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
 

@@ -10,12 +10,15 @@ with the class's types and defaults); a pipeline entry is ``account``, an option
 the vendor's ``spec.id_names``, each checked with its ``IdParam.check``. Values are structured by
 the one converter of :mod:`pipestatus.cli.convert`.
 
-Pure apart from :func:`load_config` (which reads the file): :func:`parse_config` takes the
+Pure apart from :func:`load_config` (which reads the file, with a size cap and a deadline for
+a pipe: :mod:`pipestatus.cli.textfile`): :func:`parse_config` takes the
 decoded TOML, :func:`resolve_tokens` takes the environment as a mapping,
 :func:`follow_targets` makes the client's targets (no request), and :func:`setup_problems`
 names the accounts whose endpoint cannot be reached or whose token is refused. Every problem is a
 :class:`ConfigError` whose message names the file and the key (``accounts.ci.endpoint``), or
-the environment variable; no message ever holds a value that could be a token.
+the environment variable; no message ever holds a value that could be a token (a variable's
+name that does not look like one is not shown: it may be a token pasted in its place), and no
+``ConfigError`` carries a context or a frame local holding the file's text or a secret.
 
 Secrets never live in the file: an account names the environment variables that hold them
 (``token_env``; ``ak_env``, ``sk_env`` and ``security_token_env`` for ``auth = "aksk"``;
@@ -42,7 +45,9 @@ from pipestatus.cli.convert import (
     structure,
 )
 from pipestatus.cli.credentials import SCHEMES, CredentialKeys, Secret, TokenKeys
+from pipestatus.cli.example import EXAMPLE
 from pipestatus.cli.serveconf import Notify, ServeKeys, parse_notify, parse_serve
+from pipestatus.cli.textfile import Unreadable, read_small
 from pipestatus.client import Client
 from pipestatus.errors import AuthError, PipestatusError, TransportError
 from pipestatus.model import Run, Scope, Target
@@ -164,32 +169,51 @@ class Config:
 
 
 def load_config(path: str | Path) -> Config:
-    """Read and validate the TOML file at ``path``."""
-    source = str(path)
+    """Read and validate the TOML file at ``path`` (at most 1 MiB; a pipe within 5 s: see
+    :mod:`pipestatus.cli.textfile`)."""
+    # The decoded file is passed on, never held here: a token pasted in it must not sit in
+    # the locals of a frame that a ConfigError's traceback keeps.
+    return parse_config(_read_toml(path), source=str(path))
+
+
+def _read_toml(path: str | Path) -> dict[str, Any]:
+    """The decoded TOML of the file at ``path``, or ``ConfigError``."""
+    problem: str | None = None
+    text = ""
     try:
-        with open(path, "rb") as stream:
-            data = tomllib.load(stream)
+        text = read_small(path).decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            f"{source}: no such file (write an example with `pipestatus init`)"
-        ) from None
+        problem = "no such file (write an example with `pipestatus init`)"
     except IsADirectoryError:
-        raise ConfigError(f"{source}: is a directory, not a configuration file") from None
+        problem = "is a directory, not a configuration file"
+    except Unreadable as exc:
+        problem = str(exc)
     except OSError as exc:
-        raise ConfigError(f"{source}: cannot read: {exc.strerror or type(exc).__name__}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        problem = f"cannot read: {exc.strerror or type(exc).__name__}"
     except UnicodeDecodeError:
-        raise ConfigError(f"{source}: not valid TOML: not UTF-8 text") from None
-    return parse_config(data, source=source)
+        problem = "not valid TOML: not UTF-8 text"
+    if problem is None:
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            problem = f"not valid TOML: {exc}"
+    # Raised after the except blocks, the text gone from this frame: no context (a decoder's
+    # error holds the whole text), no local holding a token pasted in the file.
+    del text
+    raise ConfigError(f"{path}: {problem}")
 
 
 def parse_config(data: Mapping[str, object], *, source: str) -> Config:
     """Validate decoded TOML; raise :class:`ConfigError` naming ``source`` and the key."""
+    outcome: Config | str
     try:
-        return _parse(data, source)
+        outcome = _parse(data, source)
     except Problem as problem:
-        raise ConfigError(f"{source}: {problem.key}: {problem.problem}") from None
+        outcome = f"{source}: {problem.key}: {problem.problem}"
+    if isinstance(outcome, str):
+        del data  # a token pasted in the file must not sit in this frame's locals
+        raise ConfigError(outcome)
+    return outcome
 
 
 def resolve_tokens(config: Config, environ: Mapping[str, str]) -> dict[str, Secret]:
@@ -198,6 +222,15 @@ def resolve_tokens(config: Config, environ: Mapping[str, str]) -> dict[str, Secr
 
     Only the accounts that some pipeline uses are read.
     """
+    secrets = _read_secrets(config, environ)
+    if isinstance(secrets, str):
+        del environ  # raised from a frame that holds no secret, and with no context
+        raise ConfigError(secrets)
+    return secrets
+
+
+def _read_secrets(config: Config, environ: Mapping[str, str]) -> dict[str, Secret] | str:
+    """The secrets of :func:`resolve_tokens`, or the message of the first problem."""
     used = {pipeline.account for pipeline in config.pipelines}
     used |= {name for name, account in config.accounts.items() if account.pipelines is not None}
     secrets: dict[str, Secret] = {}
@@ -207,9 +240,7 @@ def resolve_tokens(config: Config, environ: Mapping[str, str]) -> dict[str, Secr
         try:
             secrets[name] = account.credentials.read(environ)
         except Problem as problem:
-            raise ConfigError(
-                f"{config.source}: accounts.{name}.{problem.key}: {problem.problem}"
-            ) from None
+            return f"{config.source}: accounts.{name}.{problem.key}: {problem.problem}"
     return secrets
 
 
@@ -235,6 +266,18 @@ def account_adapters(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """An adapter on ``client`` for each account whose credentials were read, and each one's
     home URL (no request is sent); a region the vendor does not know raises ``ConfigError``."""
+    made = _account_adapters(client, config, tokens)
+    if isinstance(made, str):
+        del tokens  # raised from a frame that holds no secret, and with no context
+        raise ConfigError(made)
+    return made
+
+
+def _account_adapters(
+    client: Client, config: Config, tokens: Mapping[str, Secret]
+) -> tuple[dict[str, Any], dict[str, str]] | str:
+    """What :func:`account_adapters` returns, or the message of the first problem (returned:
+    the refusals come from the credentials' own checks, whose frames hold the secrets)."""
     adapters: dict[str, Any] = {}
     homes: dict[str, str] = {}
     for name, account in config.accounts.items():
@@ -244,12 +287,12 @@ def account_adapters(
         try:
             homes[name] = spec.base_url(account.endpoint, account.region)
         except ValueError as exc:
-            raise ConfigError(f"{config.source}: accounts.{name}.{account.where}: {exc}") from None
+            return f"{config.source}: accounts.{name}.{account.where}: {exc}"
         try:
             auth = spec.make_auth(tokens[name], account.options, region=account.region)
             adapters[name] = client._connect(spec, homes[name], auth, account.options)
         except ValueError as exc:
-            raise ConfigError(f"{config.source}: accounts.{name}: {exc}") from None
+            return f"{config.source}: accounts.{name}: {exc}"
     return adapters, homes
 
 
@@ -265,14 +308,23 @@ def follow_targets(
     pass the same ones to :func:`discover_targets`). A region the vendor does not know, or IDs
     it refuses, raise ``ConfigError`` naming the key or the entry. (Pipelines an account
     follows by a glob are found by :func:`discover_targets`.)"""
-    adapters, homes = made or account_adapters(client, config, tokens)
+    followed = _follow(config, made or account_adapters(client, config, tokens))
+    if isinstance(followed, str):
+        del tokens  # raised from a frame that holds no secret, and with no context
+        raise ConfigError(followed)
+    return followed
+
+
+def _follow(config: Config, made: Made) -> list[Followed] | str:
+    """What :func:`follow_targets` returns, or the message of the first problem."""
+    adapters, homes = made
     out = []
     for pipeline in config.pipelines:
         account = config.accounts[pipeline.account]
         try:
             target = adapters[pipeline.account].target(*pipeline.ids)
         except ValueError as exc:
-            raise ConfigError(f"{config.source}: pipelines[{pipeline.index}]: {exc}") from None
+            return f"{config.source}: pipelines[{pipeline.index}]: {exc}"
         out.append(
             Followed(
                 label=pipeline.label,
@@ -302,6 +354,7 @@ async def discover_targets(
     none, or when another pipeline has that label). An account whose listing fails raises
     ``ConfigError`` naming it. ``made``: the adapters ``named`` was made with."""
     adapters, homes = made or account_adapters(client, config, tokens)
+    del tokens  # the secrets stay out of the frame a ConfigError below is raised from
     globbed = [
         (name, account)
         for name, account in config.accounts.items()
@@ -593,44 +646,3 @@ def _pipeline(index: int, raw: object, accounts: Mapping[str, Account]) -> Pipel
         index=index,
         tags=keys.tags,
     )
-
-
-# --- the example `pipestatus init` writes ---------------------------------------------------------
-
-_EXAMPLE_HEAD: Final = """\
-# pipestatus configuration: the vendor accounts to read and the pipelines to follow.
-#
-#   pipestatus status                   one table (--json: one JSON document)
-#   pipestatus view NAME                one run as a tree of stages and jobs
-#   pipestatus wait NAME                wait for the run to finish: exit 0, 3 or 4
-#   pipestatus watch --live             a live table (or one line per change)
-#   pipestatus cctray --serve 127.0.0.1:8080   a CCTray feed
-#   pipestatus serve --listen 127.0.0.1:8080   a live dashboard, /metrics, chat notifications
-#                                       ([serve] and [notify] tables: see the README)
-#
-# Found without -c when it is $PIPESTATUS_CONFIG, ./pipestatus.toml or
-# ~/.config/pipestatus/pipestatus.toml. Secrets never go in this file: each account names the
-# environment variables that hold them (token_env; ak_env and sk_env; password_env); export
-# them before running pipestatus.
-"""
-_EXAMPLE_ACCOUNTS: Final = (
-    "# --- accounts: one table per vendor account, [accounts.NAME] ---------------------------\n"
-)
-_EXAMPLE_PIPELINES: Final = (
-    "# --- pipelines: one [[pipelines]] entry each; name is optional -------------------------\n"
-    "# (url = \"https://...\" names the pipeline's web page when the vendor's answers have none)\n"
-)
-
-
-def example() -> str:
-    """The commented configuration ``pipestatus init`` writes: one account and one pipeline
-    of every registered vendor, as each spec writes them."""
-    parts = [_EXAMPLE_HEAD, _EXAMPLE_ACCOUNTS]
-    parts += [spec.example_account for spec in REGISTRY.values()]
-    parts.append(_EXAMPLE_PIPELINES)
-    parts += [spec.example_pipeline for spec in REGISTRY.values()]
-    return "\n".join(parts)
-
-
-#: What ``pipestatus init`` writes: every key, commented.
-EXAMPLE: Final = example()

@@ -1,11 +1,13 @@
 """The one place where vendor- and configuration-supplied strings are made safe to show.
 
-A vendor string (a pipeline or job name, a status word, a branch, an error message echoed from a
-response body) and a string from the configuration file (a pipeline's display name: TOML reads
-``"\\u001b"`` as an ESC) may hold anything. Shown as they are, an ESC, OSC or CSI sequence
-would drive the reader's terminal (retitle it, move the cursor, hide lines, write a hyperlink),
-a CR or LF would forge a line of output, and a lone surrogate would make the JSON document
-invalid UTF-8. So every such string is cleaned here, once, as it enters the command
+The unsafe code points are the library's own definition (:mod:`pipestatus._safe`, which also
+cleans vendor text where it enters an error). A vendor string (a pipeline or job name, a status
+word, a branch, an error message echoed from a response body) and a string from the
+configuration file (a pipeline's display name: TOML reads ``"\\u001b"`` as an ESC) may hold
+anything. Shown as they are, an ESC, OSC or CSI sequence would drive the reader's terminal
+(retitle it, move the cursor, hide lines, write a hyperlink), a CR or LF would forge a line of
+output, and a lone surrogate would make the JSON document invalid UTF-8. So every such string
+is cleaned here, once, as it enters the command
 (:mod:`pipestatus.cli.reading` and :mod:`pipestatus.cli.follow` call these functions on every
 run, error and followed pipeline they hand on), and every renderer after that point only sees
 clean text. The renderers also never let a string be read as rich markup: they build
@@ -26,31 +28,20 @@ Everything else is kept, CJK and emoji (with their joiners and variation selecto
 from __future__ import annotations
 
 import copy
-import re
 from typing import Final, TypeVar
 
 import attrs
 
+from pipestatus._safe import REPLACEMENT, UNSAFE, clean
 from pipestatus.errors import PipestatusError, WaitTimeout
 from pipestatus.model import Change, Job, Run, Stage
 
 __all__ = ["REPLACEMENT", "clean", "clean_change", "clean_error", "clean_outcome", "clean_run"]
 
-#: What every unsafe code point becomes.
-REPLACEMENT: Final = "\ufffd"
-
-_UNSAFE: Final = re.compile(
-    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
+#: The unsafe code points: the library's one definition (:mod:`pipestatus._safe`).
+_UNSAFE: Final = UNSAFE
 
 E = TypeVar("E", bound=PipestatusError)
-
-
-def clean(text: str) -> str:
-    """``text`` with every unsafe code point (see the module docstring) replaced."""
-    if _UNSAFE.search(text) is None:
-        return text
-    return _UNSAFE.sub(REPLACEMENT, text)
 
 
 def clean_lines(text: str) -> str:

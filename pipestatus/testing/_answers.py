@@ -5,7 +5,8 @@ A dialect's handler returns an :class:`Answer` (a status, a JSON-able payload, h
 ``If-None-Match``). The other writers here serve the faults: :func:`truncated` (a
 ``Content-Length`` larger than what is sent, then a close or a TCP reset), :func:`trickle` (one
 byte per interval), :func:`oversize` (a valid-looking JSON stream of any size, generated on the
-fly and never held in memory), :func:`cut` (drop the connection), and :func:`wait_closing`,
+fly and never held in memory), :func:`cut` (drop the connection), :func:`write_raw` and
+:func:`raw_reply` (bytes no HTTP library would write), and :func:`wait_closing`,
 which every wait uses so that closing the server cuts whatever is held.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http
 import json
 import socket
 import struct
@@ -29,10 +31,12 @@ __all__ = [
     "cut",
     "etag_matches",
     "oversize",
+    "raw_reply",
     "render",
     "trickle",
     "truncated",
     "wait_closing",
+    "write_raw",
 ]
 
 JSON_TYPE: Final = "application/json;charset=UTF-8"
@@ -53,8 +57,14 @@ class Answer:
 
 
 def dumps(payload: Any) -> bytes:
-    """The JSON bytes of a payload, as the server sends them."""
-    return json.dumps(payload, ensure_ascii=False).encode()
+    """The JSON bytes of a payload, as the server sends them: UTF-8 text, or, for a payload
+    holding a lone surrogate (which UTF-8 cannot encode), ASCII with ``\\uXXXX`` escapes (a
+    ``"\\ud800"`` in a JSON string is valid JSON, and a hostile vendor may send it)."""
+    text = json.dumps(payload, ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(payload).encode()
 
 
 def etag_matches(header: str | None, etag: str) -> bool:
@@ -99,6 +109,32 @@ def cut(request: web.Request, resp: web.StreamResponse | None = None) -> web.Str
     if request.transport is not None:
         request.transport.close()
     return resp if resp is not None else web.Response(status=503)
+
+
+def write_raw(request: web.Request, data: bytes) -> web.StreamResponse:
+    """Write ``data`` on the connection as it is (whatever aiohttp would refuse to write),
+    then close it."""
+    if request.transport is not None:
+        request.transport.write(data)
+    return cut(request)
+
+
+def raw_reply(
+    request: web.Request,
+    status: int,
+    data: bytes,
+    headers: Mapping[str, str],
+    raw_headers: Mapping[str, str],
+) -> web.StreamResponse:
+    """An HTTP answer written by hand: ``headers`` and then ``raw_headers`` as they are (an
+    ``ETag`` holding a control character, which aiohttp's writer refuses), then ``data``."""
+    try:
+        reason = http.HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    fields = {**headers, **raw_headers, "Content-Length": str(len(data)), "Connection": "close"}
+    head = "\r\n".join([f"HTTP/1.1 {status} {reason}", *(f"{k}: {v}" for k, v in fields.items())])
+    return write_raw(request, head.encode("utf-8", "surrogatepass") + b"\r\n\r\n" + data)
 
 
 async def truncated(

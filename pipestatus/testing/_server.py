@@ -9,7 +9,9 @@ the first dialect naming them), and each request goes through one pipeline:
 2. the body is read, and the first matching fault is taken, else chaos may draw one (faults are
    matched before authentication, like a gateway in front of the vendor);
 3. the request is recorded (:attr:`VendorServer.requests`, bounded by ``record_limit``);
-4. without a fault, the dialect's handler answers and the answer is written as JSON, with an
+4. a request with a header value over 4 KiB (:data:`~pipestatus.testing.hostile.MAX_HEADER`)
+   is refused with a 400, as a gateway's buffers refuse it;
+5. without a fault, the dialect's handler answers and the answer is written as JSON, with an
    ``ETag`` on a GET 200 (a matching ``If-None-Match`` gets ``304``); with one, the fault's
    effects run in order (:mod:`pipestatus.testing.faults`).
 
@@ -29,12 +31,13 @@ from typing import Any, Unpack
 import attrs
 from aiohttp import web
 
-from pipestatus.testing._answers import Answer, render
+from pipestatus.testing._answers import HTML_BODY, Answer, render
 from pipestatus.testing._sim import RunSource, Served
 from pipestatus.testing.chaos import CHAOS_KINDS, ChaosSettings, pick_chaos
 from pipestatus.testing.dialects import DIALECTS, Dialect, Pipelines
 from pipestatus.testing.dialects._base import Context, Handler, Quirks, Route
 from pipestatus.testing.faults import Exchange, Fault, FaultOptions, fault_from
+from pipestatus.testing.hostile import MAX_HEADER
 
 __all__ = ["RecordedRequest", "VendorServer"]
 
@@ -340,17 +343,26 @@ class VendorServer(Pipelines):
             fault.hit()
         if self.record:
             self._record(request, body, dialect.key, fault)
+        if any(len(value) > MAX_HEADER for value in request.headers.values()):
+            # A gateway in front refuses what its buffers cannot hold, before any fault.
+            return web.Response(
+                status=400,
+                body=HTML_BODY.format(status=400, reason="Request Header Or Cookie Too Large"),
+                content_type="text/html",
+            )
         if fault is None:
             return render(request, await handler(request, body), etags=self.etags)
         assert self._closing is not None
 
         async def produce() -> Answer:
-            return await handler(request, body)
+            # The exchange's request: an effect may have replaced it (another page, say).
+            return await handler(exchange.request, body)
 
         def write(answer: Answer) -> web.StreamResponse:
-            return render(request, answer, etags=self.etags)
+            return render(exchange.request, answer, etags=self.etags)
 
-        return await fault.apply(Exchange(request, fault, self._closing, produce, write))
+        exchange = Exchange(request, fault, self._closing, produce, write)
+        return await fault.apply(exchange)
 
     def _record(self, request: web.Request, body: bytes, vendor: str, fault: Fault | None) -> None:
         peer = request.transport.get_extra_info("peername") if request.transport else None

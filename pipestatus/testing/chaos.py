@@ -24,6 +24,14 @@ from pipestatus.testing.faults import (
     Truncate,
     UnknownStatusWord,
 )
+from pipestatus.testing.hostile import (
+    UNSENDABLE_ETAGS,
+    Amplify,
+    CyclePages,
+    HostileStrings,
+    NotHTTP,
+    RawHeaders,
+)
 
 __all__ = ["CHAOS", "CHAOS_KINDS", "ChaosKind", "ChaosSettings", "pick_chaos"]
 
@@ -61,6 +69,16 @@ CHAOS: Final[Mapping[str, ChaosKind]] = {
     "malformed": ChaosKind(1.0, lambda _rng, _s: (Malformed(),)),
     "unknown_status": ChaosKind(1.0, lambda _rng, _s: (UnknownStatusWord(),)),
     "trickle": ChaosKind(1.0, lambda _rng, s: (Trickle(s.trickle),)),
+    # A hostile server (pipestatus.testing.hostile): a huge array of wrong items, a validator
+    # no client can send back, every string hostile, an answer that is not HTTP, pages in a
+    # cycle (a request that does not page is answered as it is).
+    "amplify": ChaosKind(1.0, lambda rng, _s: (Amplify(rng.choice((20_000, 50_000))),)),
+    "bad_validator": ChaosKind(
+        1.0, lambda rng, _s: (RawHeaders({"ETag": rng.choice(UNSENDABLE_ETAGS)}),)
+    ),
+    "hostile_strings": ChaosKind(1.0, lambda _rng, _s: (HostileStrings(),)),
+    "not_http": ChaosKind(1.0, lambda _rng, _s: (NotHTTP(),)),
+    "cycle_pages": ChaosKind(1.0, lambda rng, _s: (CyclePages(period=rng.choice((1, 2))),)),
 }
 
 CHAOS_KINDS: Final = tuple(CHAOS)

@@ -8,11 +8,12 @@ import abc
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 from urllib.parse import quote
 
 from pipestatus._sansio import Endpoint, Sender, Validators
+from pipestatus._transport import under_way
 from pipestatus.errors import PipestatusError, ResponseError
 from pipestatus.model import Pipeline, Run, Scope, Target
 
@@ -22,11 +23,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Adapter",
+    "KEEP_UNREADABLE",
     "Connector",
+    "Unreadable",
+    "contained",
     "glob_literal",
     "int_id",
     "json_error",
+    "page_repeats",
     "segment",
+    "settled",
     "string_id",
 ]
 
@@ -101,6 +107,26 @@ def json_error(
     return pick(codes), pick(messages)
 
 
+def page_repeats(seen: set[tuple[Hashable, ...]], keys: Sequence[Hashable]) -> bool:
+    """Whether a page of a paged list repeats a page served before (the same keys in the same
+    order), which a pager must stop at: a server cycling through its pages (A, B, A, B...,
+    with no total to stop at) would be paged to the end of the pager's bound, its items over
+    and over. ``seen`` holds the pages so far (the pager keeps it, one per listing); a new page
+    is added to it. An empty page never repeats (it ends a list).
+
+    Pure, for every pager to call on every page: the shared paging rule
+    (:class:`pipestatus.vendors._paging.Pages`, which v4's job list and every other listing
+    follow) does. A list that shifts while paged, where new items push old ones onto the next
+    page, repeats items, not pages."""
+    if not keys:
+        return False
+    page = tuple(keys)
+    if page in seen:
+        return True
+    seen.add(page)
+    return False
+
+
 def glob_literal(pattern: str | None) -> str | None:
     """The longest run of plain characters of an ``fnmatch`` glob, as a vendor's name filter
     that can only narrow what the glob matches (``None``: no filter worth sending)."""
@@ -130,6 +156,47 @@ def glob_literal(pattern: str | None) -> str | None:
     return best or None
 
 
+#: The unreadable items of one answer kept as errors (the others are only counted).
+KEEP_UNREADABLE: Final = 16
+
+
+class Unreadable:
+    """The items of one answer (a page of a list) that could not be read: all counted, the
+    first :data:`KEEP_UNREADABLE` kept as errors, and one log line for them all (:meth:`log`),
+    however many there were. A parser asks :attr:`keeping` before it builds an error it would
+    only count (a page of 300,000 bad items must cost what reading them costs, not 300,000
+    described errors and log lines)."""
+
+    __slots__ = ("count", "kept")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.kept: list[ResponseError] = []
+
+    @property
+    def keeping(self) -> bool:
+        """Whether the next error would be kept (else it is only counted)."""
+        return len(self.kept) < KEEP_UNREADABLE
+
+    def add(self, error: ResponseError | None = None) -> None:
+        """One more item that could not be read (its error, if it was built)."""
+        self.count += 1
+        if error is not None and self.keeping:
+            self.kept.append(error)
+
+    def log(self, to: logging.Logger, what: str, vendor: str) -> None:
+        """One WARNING on ``to`` for the answer when some items could not be read."""
+        if self.count:
+            first = self.kept[0].message if self.kept else "not described"
+            to.warning(
+                "%s: %d item(s) of %s could not be read; the first: %s",
+                vendor,
+                self.count,
+                what,
+                first,
+            )
+
+
 def segment(value: str) -> str:
     """Exactly one percent-encoded path segment: ``/``, ``?``, ``#``, ``%`` and spaces encoded."""
     if value.isascii() and value.isalnum():
@@ -157,6 +224,8 @@ class Adapter(Generic[O]):
     vendor: ClassVar[str]
     #: Adapters whose targets are fetched together (one request for many) set this.
     batches: ClassVar[bool] = False
+    #: How many targets one request carries (a batching adapter's batch size).
+    batch_size: int = 1
     #: Adapters that list an account's pipelines (``pipelines()``, ``scope()``) set this.
     discovers: ClassVar[bool] = False
     #: ...and this when the listing carries each pipeline's latest run: a scope's poll is then
@@ -180,6 +249,12 @@ class Adapter(Generic[O]):
         return self._endpoint.origin
 
     @property
+    def transport(self) -> Sender:
+        """What this adapter's requests go through (the client's transport): a watch paces
+        itself to its ``max_concurrency``."""
+        return self._transport
+
+    @property
     def base_url(self) -> str:
         return self._endpoint.base_url
 
@@ -192,6 +267,11 @@ class Adapter(Generic[O]):
     def _own(self, target: Target) -> None:
         if target.source is not self:
             raise ValueError(f"{target!r} was made by another adapter")
+
+    def _check_open(self) -> None:
+        """A poll of a closed client is a usage error, raised once (not one error per target)."""
+        if self._transport.closed:
+            raise RuntimeError("the Client is not open: use `async with Client() as client:`")
 
     def _scope(self, name: object) -> Scope:
         if not self.discovers:
@@ -217,6 +297,7 @@ class Adapter(Generic[O]):
         pipeline both in a scope and named alone, or in two scopes, is one entry). Where the
         listing carries latest runs (:attr:`lists_latest`) it is the poll of its pipelines; the
         others are polled as targets. A scope whose listing failed maps to its error."""
+        self._check_open()
         results: dict[Target, Run | PipestatusError] = {}
 
         def heard(target: Target, outcome: Run | PipestatusError) -> None:
@@ -224,9 +305,10 @@ class Adapter(Generic[O]):
             if on_result is not None:
                 on_result(target, outcome)
 
-        surveys = await asyncio.gather(
-            *(contained(self.survey(scope), vendor=self.vendor) for scope in scopes)
-        )
+        with under_way():  # a client closed meanwhile fails the rest as TransportErrors
+            surveys = await asyncio.gather(
+                *(contained(self.survey(scope), vendor=self.vendor) for scope in scopes)
+            )
         members: dict[Target, None] = {}
         for scope, found in zip(scopes, surveys, strict=True):
             if isinstance(found, PipestatusError):
@@ -275,6 +357,7 @@ class Adapter(Generic[O]):
     ) -> dict[Target, Run | PipestatusError]:
         """Every target's run or error; one request per target, all at once (the transport
         bounds the concurrency). ``on_result`` hears each outcome as soon as it is known."""
+        self._check_open()
         unique = list(dict.fromkeys(targets))
         for target in unique:
             self._own(target)
@@ -291,7 +374,7 @@ class Adapter(Generic[O]):
                 try:
                     outcome = await get_run(path, parse)
                 except PipestatusError as exc:
-                    outcome = exc
+                    outcome = settled(exc)
                 except Exception as exc:  # noqa: BLE001 - a bug of ours, logged: see unexpected
                     outcome = unexpected(exc, vendor)
                 results[target] = outcome
@@ -299,16 +382,26 @@ class Adapter(Generic[O]):
                     on_result(target, outcome)
 
         workers = min(len(unique), self._transport.max_concurrency)
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        with under_way():  # a client closed meanwhile fails the rest as TransportErrors
+            await asyncio.gather(*(worker() for _ in range(workers)))
         return {target: results[target] for target in unique}
 
     async def _get_run(self, path: str, parse: Callable[[object], Run]) -> Run:
         """GET a run, conditionally when the last answer for this path carried validators."""
         conditional = self._conditional
         cached = self._cache.get(path) if conditional else None
-        response = await self._transport.request(
-            self._endpoint, "GET", path, validators=cached[0] if cached else None
-        )
+        if cached is None:
+            response = await self._transport.request(self._endpoint, "GET", path)
+        else:
+            try:
+                response = await self._transport.request(
+                    self._endpoint, "GET", path, validators=cached[0]
+                )
+            except PipestatusError:
+                # A conditional request that failed may have failed for its validators (a
+                # gateway refusing them, say): the next request goes without.
+                self._cache.pop(path, None)
+                raise
         if response.status == 304:
             if cached is None:
                 raise ResponseError(
@@ -327,6 +420,20 @@ class Adapter(Generic[O]):
         return run
 
 
+E = TypeVar("E", bound=BaseException)
+
+
+def settled(error: E) -> E:
+    """``error`` as it becomes a result (of a poll, a watch, a batch): without its traceback,
+    whose frames keep their locals (the answer's body, the payload, the request), and without
+    its cause and context. A returned error is kept as long as its caller likes (a watch keeps
+    one per target), so it keeps nothing but its own attributes."""
+    error.__traceback__ = None
+    error.__cause__ = None
+    error.__context__ = None
+    return error
+
+
 def unexpected(exc: Exception, vendor: str) -> PipestatusError:
     """A failure that is a bug of ours, logged with its traceback and reported as this
     target's own ``PipestatusError``, so one target never costs the others their results."""
@@ -337,14 +444,14 @@ def unexpected(exc: Exception, vendor: str) -> PipestatusError:
 async def contained(call: Awaitable[T], *, vendor: str) -> T | PipestatusError:
     """Await ``call``; its failure, whatever it is, becomes this target's own result.
 
-    A ``PipestatusError`` is the expected failure. Anything else is a bug of ours: it is logged
-    with its traceback and reported as a ``PipestatusError``, so one target never costs the
-    others their results (cancellation still propagates).
+    A ``PipestatusError`` is the expected failure, returned :func:`settled`. Anything else is a
+    bug of ours: it is logged with its traceback and reported as a ``PipestatusError``, so one
+    target never costs the others their results (cancellation still propagates).
     """
     try:
         return await call
     except PipestatusError as exc:
-        return exc
+        return settled(exc)
     except Exception as exc:  # noqa: BLE001 - see the docstring: logged, never blind
         return unexpected(exc, vendor)
 
@@ -357,6 +464,6 @@ def decode(payload: Any, parse: Callable[[Any], T], *, vendor: str) -> T:
         raise
     except Exception as exc:
         logger.exception("%s: normalizer failed", vendor)
-        raise ResponseError(
-            f"payload could not be normalized ({type(exc).__name__})", vendor=vendor
-        ) from None
+        kind = type(exc).__name__
+    # Raised after the except block: no context (whose frames hold the payload).
+    raise ResponseError(f"payload could not be normalized ({kind})", vendor=vendor) from None

@@ -29,6 +29,7 @@ from pipestatus._wire import Structurer, WireId, json_type, make_converter
 from pipestatus.errors import ResponseError
 from pipestatus.model import Job, Run, Stage
 from pipestatus.status import Status, StatusTable, aggregate
+from pipestatus.vendors._base import Unreadable
 
 __all__ = [
     "Listed",
@@ -296,17 +297,19 @@ def parse_pipelines_page(payload: object, parse_run: Any, vendor: str) -> Page:
     status's item parser, for each ``latest_run``)."""
     items, total = _items(payload, "pipelines", vendor)
     out: list[Listed] = []
-    lost: list[ResponseError] = []
+    lost = Unreadable()  # items naming no pipeline: counted, a few kept, one log line
     for index, item in enumerate(items):
         where = f"$.pipelines[{index}]"
+        if type(item) is not dict:  # refused unread: what a broken page is full of
+            lost.add(_at(_listed.refusal(item), where, vendor) if lost.keeping else None)
+            continue
         try:
             wire = _listed(item)
         except ResponseError as exc:
             error = _at(exc, where, vendor)
             pipeline_id = _item_id(item, "pipeline_id")
             if pipeline_id is None:
-                logger.warning("%s", error)
-                lost.append(error)
+                lost.add(error)
             else:
                 out.append(Listed(pipeline_id, None, error))
             continue
@@ -320,7 +323,8 @@ def parse_pipelines_page(payload: object, parse_run: Any, vendor: str) -> Page:
             except ResponseError as exc:
                 latest = _at(exc, f"{where}.latest_run", vendor)
         out.append(Listed(wire.pipeline_id, wire.name, latest))
-    return Page(items=tuple(out), total=total, unattributed=tuple(lost))
+    lost.log(logger, "a pipeline list page", vendor)
+    return Page(items=tuple(out), total=total, unattributed=tuple(lost.kept))
 
 
 def parse_runs_page(payload: object, parse_run: Any, vendor: str, pipeline_id: str) -> Page:
@@ -328,13 +332,27 @@ def parse_runs_page(payload: object, parse_run: Any, vendor: str, pipeline_id: s
     could not be read)."""
     items, total = _items(payload, "pipeline_runs", vendor)
     out: list[Run | ResponseError] = []
+    lost = Unreadable()  # past the first few, one error stands for every other bad item
     for index, item in enumerate(items):
-        if isinstance(item, dict) and item.get("pipeline_id") is None:
-            item = {**item, "pipeline_id": pipeline_id}
-        try:
-            out.append(parse_run(item))
-        except ResponseError as exc:
-            out.append(_at(exc, f"$.pipeline_runs[{index}]", vendor))
+        where = f"$.pipeline_runs[{index}]"
+        error: ResponseError | None = None
+        if type(item) is dict:
+            if item.get("pipeline_id") is None:
+                item = {**item, "pipeline_id": pipeline_id}
+            try:
+                out.append(parse_run(item))
+                continue
+            except ResponseError as exc:
+                error = _at(exc, where, vendor) if lost.keeping else None
+        elif lost.keeping:
+            error = ResponseError(
+                f"unexpected PipelineRun payload: expected an object, got {json_type(item)} "
+                f"@ {where}",
+                vendor=vendor,
+                path=where,
+            )
+        lost.add(error)
+        out.append(lost.kept[-1])
     return Page(items=tuple(out), total=total)
 
 

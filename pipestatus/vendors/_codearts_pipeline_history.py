@@ -19,7 +19,7 @@ from pipestatus._sansio import Endpoint, Sender
 from pipestatus.errors import NotFoundError, PipestatusError, ResponseError
 from pipestatus.model import Pipeline, Run, Scope, Target
 from pipestatus.status import Status, StatusTable
-from pipestatus.vendors._base import decode, glob_literal, segment, string_id
+from pipestatus.vendors._base import Unreadable, decode, glob_literal, segment, string_id
 from pipestatus.vendors._codearts_pipeline_detail import (
     Listed,
     Page,
@@ -117,12 +117,13 @@ class ProjectReads:
         listed = await self._list_all(glob_literal(scope.name))
         vendor = self.vendor
         out: list[tuple[Pipeline, Run | PipestatusError | None]] = []
+        unread = Unreadable()  # latest runs that could not be read: one log line for them all
         for item in listed:
             if not scope.matches(item.name):
                 continue
             latest = item.latest
             if isinstance(latest, ResponseError):
-                logger.warning("%s", latest)
+                unread.add(latest)
             pipeline = Pipeline(
                 vendor=vendor,
                 id=item.pipeline_id,
@@ -131,6 +132,7 @@ class ProjectReads:
                 latest=latest if isinstance(latest, Run) else None,
             )
             out.append((pipeline, latest))
+        unread.log(logger, "the pipeline list's latest runs", vendor)
         return out
 
     async def _list_all(self, name: str | None) -> list[Listed]:
@@ -250,9 +252,16 @@ class ProjectReads:
             ]
             going = pages.page(keys, total=page.total)
             offset += len(page.items)
+            unread = [item for item in page.items if isinstance(item, ResponseError)]
+            if unread:  # one line for the page, however many
+                logger.warning(
+                    "%s: %d run(s) of a run history page could not be read; the first: %s",
+                    vendor,
+                    len(unread),
+                    unread[0].message,
+                )
             for item, new in zip(page.items, pages.fresh(keys), strict=True):
                 if isinstance(item, ResponseError):
-                    logger.warning("%s", item)
                     continue
                 if not new:
                     continue

@@ -7,7 +7,8 @@ vendor (v4's job list, v5's pipeline and run lists and step logs, Yunxiao's pipe
 lists) runs this one rule, so a list that misbehaves ends the same way everywhere:
 
 * **a page that repeats the one before** (the server ignores the offset, or a cursor that does
-  not move): ``ResponseError`` at once;
+  not move), **or any earlier one** (a server cycling through its pages, A, B, A, B...: the
+  rule of :func:`pipestatus.vendors._base.page_repeats`): ``ResponseError`` at once;
 * **items seen before** on a later page (a list shifted by an insertion while it was read): kept
   once (:meth:`Pages.fresh` says which to keep);
 * **a short page** (fewer items than asked for, none included) ends the list;
@@ -26,6 +27,7 @@ from collections.abc import Hashable, Iterable, Sequence
 from typing import Final
 
 from pipestatus.errors import ResponseError
+from pipestatus.vendors._base import page_repeats
 
 __all__ = ["MAX_PAGES", "Pages", "read_count"]
 
@@ -61,6 +63,7 @@ class Pages:
         "_cursor",
         "_previous",
         "_seen",
+        "_served",
         "limit",
         "max_pages",
         "pages",
@@ -80,6 +83,7 @@ class Pages:
         self.read = 0
         self._previous: tuple[Hashable, ...] | None = None
         self._seen: set[Hashable] = set()
+        self._served: set[tuple[Hashable, ...]] = set()  # every page so far, for cycles
         self._cursor: int | None = None
 
     def _fail(self, problem: str) -> ResponseError:
@@ -113,6 +117,11 @@ class Pages:
         current = tuple(keys)
         if current and current == self._previous:
             raise self._fail(f"served the same page again (page {self.pages})")
+        if page_repeats(self._served, current):
+            raise self._fail(
+                f"served the same page again (page {self.pages} repeats an earlier one: "
+                "the list cycles through its pages)"
+            )
         self._previous = current
         self.read += len(current)
         if has_next is False:

@@ -30,7 +30,7 @@ from pipestatus._wire import Converters, Structurer, WireId, json_type
 from pipestatus.errors import PipestatusError, ResponseError
 from pipestatus.model import Pipeline, Run, Scope, Target
 from pipestatus.status import Status, StatusTable
-from pipestatus.vendors._base import decode, glob_literal, segment, string_id
+from pipestatus.vendors._base import Unreadable, decode, glob_literal, segment, string_id
 from pipestatus.vendors._paging import Pages, read_count
 from pipestatus.vendors._tail import Tail
 
@@ -103,15 +103,17 @@ def parse_pipelines(
     payload: object, structurer: Structurer[WireListedPipeline], vendor: str
 ) -> list[tuple[str, str | None]]:
     """A decoded pipeline-list page -> ``(pipelineId, pipelineName)`` of each readable item
-    (one that cannot be read is logged and left out: it names no pipeline to follow)."""
+    (those that cannot be read are left out, in one log line for the page: they name no
+    pipeline to follow)."""
     out: list[tuple[str, str | None]] = []
+    lost = Unreadable()
     for index, item in enumerate(_array(payload, "pipeline list", vendor)):
-        try:
-            wire = structurer(item)
-        except ResponseError as exc:
-            logger.warning("%s", _at(exc, index, vendor))
+        wire = structurer.quick(item)
+        if wire is None:
+            lost.add(_at(structurer.refusal(item), index, vendor) if lost.keeping else None)
             continue
         out.append((wire.pipeline_id, wire.pipeline_name))
+    lost.log(logger, "a pipeline list page", vendor)
     return out
 
 
@@ -148,11 +150,18 @@ def parse_runs(
     item that could not be read."""
     vendor = table.vendor
     out: list[Run | ResponseError] = []
+    lost = Unreadable()
     for index, item in enumerate(_array(payload, "run list", vendor)):
-        try:
-            out.append(to_run_item(structurer(item), pipeline_id, table, modes))
-        except ResponseError as exc:
-            out.append(_at(exc, index, vendor))
+        wire = structurer.quick(item)
+        if wire is not None:
+            out.append(to_run_item(wire, pipeline_id, table, modes))
+            continue
+        # Past the first few, one error stands for every other item that cannot be read.
+        if lost.keeping:
+            lost.add(_at(structurer.refusal(item), index, vendor))
+        else:
+            lost.add()
+        out.append(lost.kept[-1])
     return out
 
 
@@ -299,9 +308,16 @@ class OrganizationReads:
                 r.run_id if isinstance(r, Run) else f"bad-{page}-{i}" for i, r in enumerate(runs)
             ]
             going, page = _next(pages, keys, response.headers, page)
+            unread = [run for run in runs if isinstance(run, ResponseError)]
+            if unread:  # one line for the page, however many
+                logger.warning(
+                    "%s: %d run(s) of a run list page could not be read; the first: %s",
+                    vendor,
+                    len(unread),
+                    unread[0].message,
+                )
             for run, new in zip(runs, pages.fresh(keys), strict=True):
                 if isinstance(run, ResponseError):
-                    logger.warning("%s", run)
                     continue
                 if not new:
                     continue

@@ -10,20 +10,26 @@ project's status is one request per page of it (:meth:`CodeArtsPipeline.pipeline
 Times: run ``start_time``/``end_time`` are epoch milliseconds; stage times are naive
 ``YYYY-MM-DD HH:MM:SS`` strings in China Standard Time (UTC+08:00). Stages carry no ID and no
 jobs: a stage's ID is its ``sequence`` (or its position when that is missing).
+
+(Over 500 lines, because the batch status's wire schema, its reader (:class:`BatchReader`,
+which must stay cheap on a hostile answer) and the adapter that slices it share the one
+converter and structurer; what the other endpoints need lives in the modules named above.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Final
 
 import attrs
 
 from pipestatus._normalize import derive_span, ordered, read_time
 from pipestatus._sansio import Endpoint, Sender
-from pipestatus._wire import Structurer, WireId, json_type, make_converter
+from pipestatus._transport import under_way
+from pipestatus._wire import Structurer, WireId, first_error, json_type, make_converter
 from pipestatus.auth import Auth, HuaweiCredentials, HuaweiIAM, TokenProvider
 from pipestatus.errors import NotFoundError, PipestatusError, ResponseError
 from pipestatus.model import Run, Stage, Target
@@ -54,6 +60,7 @@ __all__ = [
     "SPEC",
     "STATUS",
     "VENDOR",
+    "BatchReader",
     "BatchResult",
     "CodeArtsPipeline",
     "Factory",
@@ -202,45 +209,126 @@ def parse_run(payload: object) -> Run:
     return to_run(_run(payload))
 
 
+#: Unattributed errors a batch answer keeps (the others are only counted): a broken answer may
+#: hold thousands, and the first says what went wrong.
+MAX_UNATTRIBUTED: Final = 16
+#: Items read between two yields to the event loop when an adapter reads a batch answer.
+SLICE: Final = 1000
+
+
 @attrs.frozen
 class BatchResult:
     """A batch answer, item by item: the runs and per-pipeline errors, plus errors that could
-    not be tied to a pipeline (an item without a usable ``pipeline_id``)."""
+    not be tied to a pipeline (an item without a usable ``pipeline_id``): the first
+    :data:`MAX_UNATTRIBUTED` of them, and how many there were (``unreadable``)."""
 
     results: dict[str, Run | ResponseError]
     unattributed: tuple[ResponseError, ...] = ()
+    unreadable: int = 0
 
 
-def parse_batch(payload: object) -> BatchResult:
-    """A decoded batch answer (a JSON array) -> each pipeline's ``Run`` or ``ResponseError``."""
-    if not isinstance(payload, list):
-        raise ResponseError(
-            f"unexpected batch payload: expected an array, got {json_type(payload)} @ $",
-            vendor=VENDOR,
-            path="$",
-        )
-    results: dict[str, Run | ResponseError] = {}
-    unattributed: list[ResponseError] = []
-    for index, item in enumerate(payload):
-        try:
-            run = parse_run(item)
-        except ResponseError as exc:
-            error = ResponseError(
-                exc.message.replace(" @ $", f" @ $[{index}]", 1),
-                vendor=VENDOR,
-                path=f"$[{index}]{(exc.path or '$')[1:]}",
-            )
-            pipeline_id = item.get("pipeline_id") if isinstance(item, dict) else None
-            if isinstance(pipeline_id, int) and not isinstance(pipeline_id, bool):
-                pipeline_id = str(pipeline_id)
-            if isinstance(pipeline_id, str) and pipeline_id:
-                results.setdefault(pipeline_id, error)
+def _item_id(item: object) -> str | None:
+    """The pipeline an item names, as its error is filed under (``None``: it names none)."""
+    pipeline_id = item.get("pipeline_id") if type(item) is dict else None
+    if isinstance(pipeline_id, int) and not isinstance(pipeline_id, bool):
+        return str(pipeline_id)
+    return pipeline_id if isinstance(pipeline_id, str) and pipeline_id else None
+
+
+class BatchReader:
+    """Reads a batch answer's items, in one call or in slices (:meth:`feed`), into a
+    :class:`BatchResult` (:meth:`result`). Pure, and its cost stays that of reading the items:
+
+    * with ``wanted`` (the IDs asked for), an item naming another pipeline is skipped unread;
+    * the first good item of a pipeline wins, and later items of that pipeline are skipped;
+      a pipeline whose item was refused keeps its first error, and a later item of it is only
+      tried (a good one still wins);
+    * only the first bad value of an item is described, and only the first
+      :data:`MAX_UNATTRIBUTED` unattributed errors are kept (the rest are counted);
+    * :meth:`result` logs one line for the whole answer, however many items named no pipeline.
+    """
+
+    __slots__ = ("_count", "_results", "_unattributed", "_wanted")
+
+    def __init__(self, wanted: Collection[str] | None = None) -> None:
+        self._wanted = None if wanted is None else frozenset(wanted)
+        self._results: dict[str, Run | ResponseError] = {}
+        self._unattributed: list[ResponseError] = []
+        self._count = 0
+
+    def feed(self, items: Sequence[object], start: int = 0) -> None:
+        """Read ``items``, the answer's items from index ``start`` on."""
+        results, wanted, unread = self._results, self._wanted, 0
+        for index, item in enumerate(items, start):
+            if type(item) is not dict:  # the common case of a broken answer: cheapest first
+                unread += 1
+                if len(self._unattributed) < MAX_UNATTRIBUTED:
+                    self._unattributed.append(_item_error(item, index))
+                continue
+            pipeline_id = _item_id(item)
+            if pipeline_id is not None:
+                if wanted is not None and pipeline_id not in wanted:
+                    continue  # not asked for: never read
+                known = results.get(pipeline_id)
+                if known is not None:
+                    if isinstance(known, Run):
+                        continue  # the first good item wins
+                    wire = _run.quick(item)  # refused before: only a good one matters now
+                    if wire is not None:
+                        results[pipeline_id] = to_run(wire)
+                    continue
             else:
-                logger.warning("%s", error)
-                unattributed.append(error)
-            continue
-        results[run.pipeline_id] = run
-    return BatchResult(results=results, unattributed=tuple(unattributed))
+                # No usable pipeline_id: the schema (a required ID) refuses it unread.
+                unread += 1
+                if len(self._unattributed) < MAX_UNATTRIBUTED:
+                    self._unattributed.append(_item_error(item, index))
+                continue
+            wire = _run.quick(item)
+            if wire is None:
+                results[pipeline_id] = _item_error(item, index)
+            elif not isinstance(results.get(wire.pipeline_id), Run):
+                results[wire.pipeline_id] = to_run(wire)
+        self._count += unread
+
+    def result(self) -> BatchResult:
+        """What was read; one log line when some items named no pipeline."""
+        if self._count:
+            logger.warning(
+                "%s: %d item(s) of a batch answer could not be read and name no pipeline; "
+                "the first: %s",
+                VENDOR,
+                self._count,
+                self._unattributed[0].message,
+            )
+        return BatchResult(
+            results=self._results, unattributed=tuple(self._unattributed), unreadable=self._count
+        )
+
+
+def _item_error(item: object, index: int) -> ResponseError:
+    message, path = first_error(converters, item, WirePipelineLatestRun)
+    path = f"$[{index}]{path[1:]}"
+    return ResponseError(
+        f"unexpected PipelineLatestRun payload: {message} @ {path}", vendor=VENDOR, path=path
+    )
+
+
+def _not_a_batch(payload: object) -> ResponseError:
+    return ResponseError(
+        f"unexpected batch payload: expected an array, got {json_type(payload)} @ $",
+        vendor=VENDOR,
+        path="$",
+    )
+
+
+def parse_batch(payload: object, *, wanted: Collection[str] | None = None) -> BatchResult:
+    """A decoded batch answer (a JSON array) -> each pipeline's ``Run`` or ``ResponseError``
+    (only the pipelines of ``wanted``, when given); see :class:`BatchReader`."""
+    if not isinstance(payload, list):
+        raise _not_a_batch(payload)
+    reader = BatchReader(wanted)
+    reader.feed(payload)
+    return reader.result()
 
 
 # --- the adapter -------------------------------------------------------------------------------
@@ -342,7 +430,8 @@ class CodeArtsPipeline(ProjectReads, Adapter[Options]):
                 on_batch(answer)
             return answer
 
-        answers = await asyncio.gather(*(one(chunk) for chunk in chunks))
+        with under_way():  # a client closed meanwhile fails the rest as TransportErrors
+            answers = await asyncio.gather(*(one(chunk) for chunk in chunks))
         return {key: value for answer in answers for key, value in answer.items()}, omitted
 
     async def fetch(self, target: Target) -> Run:
@@ -356,6 +445,7 @@ class CodeArtsPipeline(ProjectReads, Adapter[Options]):
     async def poll_targets(
         self, targets: Sequence[Target], *, on_result: OnResult | None = None
     ) -> dict[Target, Run | PipestatusError]:
+        self._check_open()
         for target in targets:
             self._own(target)
         by_id = {target.ids[0]: target for target in targets}
@@ -372,7 +462,21 @@ class CodeArtsPipeline(ProjectReads, Adapter[Options]):
         response = await self._transport.request(
             self._endpoint, "POST", self._path, json_body=chunk
         )
-        return decode(response.json(), parse_batch, vendor=VENDOR)
+        payload = response.json()
+        if not isinstance(payload, list):
+            raise _not_a_batch(payload)
+        # Read in slices with a yield between them: a huge answer never holds the event loop
+        # (and every other target's request) for longer than one slice.
+        reader = BatchReader(chunk)
+        for start in range(0, len(payload), SLICE):
+            if start:
+                await asyncio.sleep(0)
+            decode(
+                payload[start : start + SLICE],
+                functools.partial(reader.feed, start=start),
+                vendor=VENDOR,
+            )
+        return reader.result()
 
     async def _batch(
         self, chunk: list[str], omitted: set[str] | None = None

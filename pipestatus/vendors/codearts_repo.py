@@ -250,7 +250,8 @@ class CodeArtsRepo(Adapter[Options]):
         page_size: int = PAGE_SIZE,
     ) -> AsyncIterator[Job]:
         """Every job of the pipeline's job list, page by page (stops at ``X-Total``, at a short
-        page, or after ``max_jobs``)."""
+        page, or after ``max_jobs``). A page that repeats one served before (a server cycling
+        through its pages) is a ``ResponseError``, at the first repeat."""
         repo, pipe = _ids(repository_id, pipeline_id)
         if not 1 <= page_size <= PAGE_SIZE:
             raise ValueError(f"page_size must be in 1..{PAGE_SIZE}")

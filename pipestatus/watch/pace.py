@@ -10,8 +10,10 @@ calls it in one place. The rules, in the order they apply:
 * **errors**: ``interval`` doubled with each error in a row, up to ``max_error_interval``;
   an error that asking again will not cure (401, 403, 404) waits the cap at once; the first
   answer after an error streak is back to ``interval``;
-* **Retry-After**: a 429's ``retry_after`` is waited out whole, even past our own cap (bounded
-  only by :func:`server_wait`, the one place to bound it);
+* **Retry-After**: a 429's ``retry_after`` is waited out whole, even past our own cap, up to
+  :data:`MAX_SERVER_WAIT` (an hour; or ``max_error_interval`` when that is longer): a server
+  may ask for a pause, not silence a target for good (``Retry-After: 1000000000`` is 31 years).
+  :func:`server_wait` is the one place that bounds it;
 * **jitter**: the base delay times a factor drawn uniformly from 0.5-1.5 after the first
   observation (to spread a fleet started at once over the interval), 0.9-1.1 after that;
 * **batches**: a healthy target of a batching vendor waits ``interval`` times the factor its
@@ -40,6 +42,7 @@ __all__ = [
     "FIRST_JITTER",
     "IDLE_GROWTH",
     "JITTER",
+    "MAX_SERVER_WAIT",
     "PERMANENT",
     "Pace",
     "Pacing",
@@ -59,6 +62,9 @@ FIRST_JITTER: Final = (0.5, 1.5)
 JITTER: Final = (0.9, 1.1)
 #: Doubling stops here (``interval * 2**16``): a float never overflows, whatever the streak.
 _MAX_DOUBLINGS: Final = 16
+#: The longest a server's ``Retry-After`` silences a target (unless ``max_error_interval`` is
+#: longer): rate-limit windows are seconds to an hour, and a watch must come back.
+MAX_SERVER_WAIT: Final = 3600.0
 
 
 @attrs.frozen(kw_only=True)
@@ -107,9 +113,9 @@ def jitter(rounds: int, rng: random.Random) -> float:
 
 
 def server_wait(retry_after: float, pacing: Pacing) -> float:
-    """How long a server's ``Retry-After`` may silence a target: today all of it, whatever
-    ``pacing`` says. Bound it here."""
-    return retry_after
+    """How long a server's ``Retry-After`` silences a target: all of it, up to
+    :data:`MAX_SERVER_WAIT` or ``max_error_interval``, whichever is longer."""
+    return min(retry_after, max(MAX_SERVER_WAIT, pacing.max_error_interval))
 
 
 def error_delay(failures: int, error: PipestatusError, pacing: Pacing) -> float:

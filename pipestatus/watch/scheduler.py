@@ -7,7 +7,11 @@ watched (its first observation yields ``FIRST``), one that goes away yields ``RE
 the listing carries latest runs (``adapter.lists_latest``) it is the poll of its pipelines,
 which are then not polled one by one. Where the status poll has no jobs
 (``adapter.details_on_end``), a run seen to end is read in detail once before its change is
-yielded, so the change names the failed job."""
+yielded, so the change names the failed job.
+
+Under overload it stays fair and says so (:mod:`pipestatus.watch.slots`): no more requests at
+once than the client's transport takes, each freed slot to the most overdue target, and the
+polls sent late counted (:attr:`Watcher.late_polls`, :attr:`Watcher.lag`) and logged."""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from pipestatus.model import Change, ChangeKind, Pipeline, Run, Scope, Target
 from pipestatus.vendors._base import Adapter, contained
 from pipestatus.watch import pace as _pace
 from pipestatus.watch.pace import IDLE_GROWTH, Pace, Pacing, next_poll, rides_along
+from pipestatus.watch.slots import Lateness, Slots
 from pipestatus.watch.tracker import Memory, RunKey, depart, observe, run_key
 
 __all__ = ["Watcher"]
@@ -57,6 +62,7 @@ class _Entry:
     logged: str | None = None  # the error last logged at WARNING
     scoped: bool = False  # polled by its scope's listing, not on its own
     detailed: RunKey | None = None  # the run whose end was last read in detail
+    counted: bool = False  # in flight and counted against its transport's slots (_fly)
 
     @property
     def delay(self) -> float:
@@ -126,6 +132,8 @@ class Watcher:
         self._wake: asyncio.Future[None] | None = None
         self._closed = False
         self._started: float | None = None  # loop time of the first iteration
+        self._slots = Slots()  # requests in flight per transport: sent while one is free
+        self._lateness = Lateness(self.pacing.interval)
         for target in targets:
             self.add(target)
 
@@ -140,6 +148,16 @@ class Watcher:
     @property
     def max_error_interval(self) -> float:
         return self.pacing.max_error_interval
+
+    @property
+    def late_polls(self) -> int:
+        """Polls sent more than one interval after they were due (the watch fell behind)."""
+        return self._lateness.late_polls
+
+    @property
+    def lag(self) -> float:
+        """How late, in seconds, the most overdue poll of the last launch went out."""
+        return self._lateness.lag
 
     # --- targets --------------------------------------------------------------------------------
 
@@ -161,7 +179,9 @@ class Watcher:
         self._explicit.add(target)
         if target in self._states:
             return
-        self._watch(target, 0.0)
+        # Due now: behind the targets overdue since earlier (before the watch runs, due from
+        # its start, see _pop_due).
+        self._watch(target, _loop_time())
         self._poke()
 
     def _watch(self, target: Target, due: float) -> _Entry:
@@ -192,7 +212,9 @@ class Watcher:
         self._forget(target)
 
     def _forget(self, target: Target) -> None:
-        self._states.pop(target, None)
+        entry = self._states.pop(target, None)
+        if entry is not None:
+            self._land(target, entry)
         group = self._batching.get(target.source)  # type: ignore[call-overload]
         if group is not None:
             group.discard(target)
@@ -249,7 +271,10 @@ class Watcher:
             self._launch(self._pop_due(now))
             if self._wake is None or self._wake.done():
                 self._wake = loop.create_future()
-            timeout = max(0.0, self._heap[0][0] - now) if self._heap else None
+            # A target still due now waits for a free slot: a result wakes the loop.
+            timeout = None
+            if self._heap and self._heap[0][0] > now:
+                timeout = self._heap[0][0] - now
             waiting: set[asyncio.Future[Any]] = {*self._inflight, self._wake}
             done, _ = await asyncio.wait(
                 waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -278,11 +303,29 @@ class Watcher:
         self._seq += 1
         heapq.heappush(self._heap, (due, self._seq, scope))
 
+    def _fly(self, target: Target, entry: _Entry) -> None:
+        """``target`` goes out, in a slot of its transport."""
+        assert isinstance(target.source, Adapter)
+        entry.in_flight = entry.counted = True
+        self._slots.take(target.source)
+
+    def _land(self, target: Target, entry: _Entry) -> None:
+        """``target`` is no longer in flight (answered, or forgotten): its slot is free."""
+        if entry.counted:
+            entry.counted = False
+            assert isinstance(target.source, Adapter)
+            self._slots.free(target.source)
+
     def _pop_due(self, now: float) -> list[Target]:
+        """The due targets that the free slots take, most overdue first (and the scopes due,
+        and the batch riders the targets bring along); a due target that finds every slot
+        taken stays at the top of the heap."""
         due: list[Target] = []
-        while self._heap and self._heap[0][0] <= now:
-            when, _, target = heapq.heappop(self._heap)
+        heap, lag, late = self._heap, 0.0, 0
+        while heap and heap[0][0] <= now:
+            when, _, target = heap[0]
             if isinstance(target, Scope):
+                heapq.heappop(heap)
                 scope = self._scopes.get(target)
                 if scope is not None and not scope.in_flight and scope.due == when:
                     scope.in_flight = True
@@ -290,9 +333,18 @@ class Watcher:
                 continue
             entry = self._states.get(target)
             if entry is None or entry.in_flight or entry.due != when:
+                heapq.heappop(heap)
                 continue  # removed, or a stale entry
-            entry.in_flight = True
+            source = target.source
+            assert isinstance(source, Adapter)
+            if self._slots.full(source):
+                break  # every slot taken: the most overdue goes first when one frees
+            heapq.heappop(heap)
+            self._fly(target, entry)
             due.append(target)
+            lateness = now - max(when, self._started or when)
+            lag = max(lag, lateness)
+            late += lateness > self.pacing.interval
         # A healthy target of a batching vendor brings along its adapter's other targets that
         # may ride along (see pace.rides_along).
         healthy = [t for t in due if not isinstance(t, Scope) and not self._states[t].failures]
@@ -302,8 +354,10 @@ class Watcher:
                 if entry.scoped:
                     continue  # its scope's listing polls it
                 if not entry.in_flight and rides_along(entry.pace, entry.due, now, self.pacing):
-                    entry.in_flight = True
+                    self._fly(other, entry)
                     due.append(other)
+        if any(not isinstance(t, Scope) for t in due):
+            self._lateness.sent(now, lag, late, targets=len(self._states), limit=self._slots.limit)
         return due
 
     def _launch(self, due: list[Target]) -> None:
@@ -369,6 +423,7 @@ class Watcher:
             entry = self._states.get(target)
             if entry is None or not entry.in_flight:
                 continue  # removed meanwhile, or a late answer for a target re-added since
+            self._land(target, entry)
             if entry.pace.failures or not isinstance(outcome, Run):
                 self._log(target, entry, outcome)
             step = observe(entry.memory, outcome, errors=self.errors)
@@ -486,7 +541,7 @@ class Watcher:
                 entry.scoped = False
                 if source.batches:
                     self._batching.setdefault(source, set()).add(target)
-                self._schedule(target, entry, 0.0)
+                self._schedule(target, entry, _loop_time())
             return
         self._forget(target)
         step = depart(entry.memory)
@@ -514,3 +569,11 @@ class Watcher:
             return
         entry.logged = text
         logger.warning("%r: %s", target, text)
+
+
+def _loop_time() -> float:
+    """The running loop's time, or 0.0 outside one (a watcher made before it runs)."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return 0.0
