@@ -5,6 +5,14 @@
 * :mod:`~pipestatus.watch.pace` (pure): when each target is polled next;
 * :mod:`~pipestatus.watch.scheduler`: the ``Watcher``, which owns the event loop and polls
   while it is iterated.
+
+With a state store (:mod:`pipestatus.store`) a watch also remembers, through the modules
+beside them: :mod:`~pipestatus.watch.records` (what is stored, and the protocol a store
+keeps), :mod:`~pipestatus.watch.codec` and :mod:`~pipestatus.watch.keys` (its JSON, and the
+targets' keys), :mod:`~pipestatus.watch.durable` (the queues of writes, acknowledgements and
+loads, and outages), :mod:`~pipestatus.watch.remembering` (the scheduler's store side),
+:mod:`~pipestatus.watch.history` (the run-history seam) and :mod:`~pipestatus.watch.replicas`
+(which replica polls which target).
 """
 
 from __future__ import annotations
