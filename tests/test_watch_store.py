@@ -1,5 +1,5 @@
 """Restart semantics: a watch started again on a store it used before, against the simulated
-server, for each kind of store (in memory, SQLite)."""
+server, for each kind of store (in memory, SQLite, Redis)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from redisproc import RedisProcess
 from watchkit import (
     TOKEN,
     Archive,
@@ -22,7 +23,7 @@ from watchkit import (
 
 from pipestatus import Client, Run, Status
 from pipestatus.model import ChangeKind
-from pipestatus.store import MemoryStore, SQLiteStore, Store
+from pipestatus.store import MemoryStore, RedisStore, SQLiteStore, Store
 from pipestatus.testing import VendorServer
 from pipestatus.watch import Watcher
 
@@ -38,14 +39,18 @@ async def server() -> AsyncIterator[VendorServer]:
         yield srv
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def stores(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    """Makes the store a restarted watch opens: the same memory, the same file."""
+    """Makes the store a restarted watch opens: the same memory, the same file, the same
+    Redis."""
     if request.param == "memory":
         memory = MemoryStore()
         return lambda: memory
-    path = tmp_path / "state.db"
-    return lambda: SQLiteStore(path)
+    if request.param == "sqlite":
+        path = tmp_path / "state.db"
+        return lambda: SQLiteStore(path)
+    redis: RedisProcess = request.getfixturevalue("redis_server")
+    return lambda: RedisStore(redis.url, heartbeat=None)
 
 
 def watcher(client: Client, targets: list, store: Store, **options: object) -> Watcher:
