@@ -58,3 +58,15 @@ def test_without_redis_making_one_says_what_to_install(make: str, tmp_path: Path
     message, loaded = done.stdout.splitlines()
     assert message == f"{make} needs the redis package: pip install 'pipestatus[redis]'"
     assert loaded == "{}"
+
+
+def test_without_redis_the_command_says_what_to_install() -> None:
+    """``pipestatus events --redis`` without the redis package: exit 2 and the install line."""
+    code = (
+        HIDE_REDIS + "from pipestatus.cli import main\n"
+        "raise SystemExit(main(['events', '--redis', 'redis://127.0.0.1:1/0', '--group', 'g']))\n"
+    )
+    done = run(code)
+    assert done.returncode == 2
+    assert "pip install 'pipestatus[redis]'" in done.stderr
+    assert "Traceback" not in done.stderr

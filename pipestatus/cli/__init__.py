@@ -3,8 +3,9 @@
     pipestatus demo [--speed 10] [--duration S]      a simulated fleet, watched live
     pipestatus init [PATH] [--force]                 write a commented example configuration
     pipestatus status -c FILE [--json] [--fail-on failed,timedout]
-    pipestatus watch  -c FILE [--json] [--interval S] [--duration S]
+    pipestatus watch  -c FILE [--json] [--interval S] [--duration S] [--state FILE | --redis URL]
     pipestatus cctray -c FILE [--serve HOST:PORT]
+    pipestatus events --redis URL --group G          a consumer group's changes, JSON Lines
 
 Exit status: 0 every pipeline was read; 1 some pipeline could not be read; 2 a usage or
 configuration error (bad file, unknown key, missing environment variable, an account whose
@@ -67,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from pipestatus.cli.demo import cmd_demo  # loads the simulated server
 
             return run(cmd_demo(args))
+        if args.command == "events":
+            from pipestatus.cli.events import cmd_events  # reads no configuration
+
+            return run(cmd_events(args))
         config = load_config(args.config)
         tokens = resolve_tokens(config, os.environ)
         command = {"status": cmd_status, "watch": cmd_watch, "cctray": cmd_cctray}

@@ -56,7 +56,11 @@ def host_port(text: str) -> tuple[str, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``pipestatus`` parser: ``demo``, ``init``, ``status``, ``watch`` and ``cctray``."""
+    """The ``pipestatus`` parser: ``demo``, ``init``, ``status``, ``watch``, ``cctray`` and
+    ``events``."""
+    from pipestatus.cli.durable import add_store_options
+    from pipestatus.cli.events import add_events_parser
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--timeout", type=positive, default=10.0, help="seconds per request")
     common.add_argument("--retries", type=count(0), default=3, help="retries after a failure")
@@ -91,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--json", action="store_true", help="JSON Lines")
     watch.add_argument("--interval", type=positive, default=30.0, help="seconds between polls")
     watch.add_argument("--duration", type=positive, help="stop after this many seconds")
+    add_store_options(watch)
     cctray = sub.add_parser("cctray", parents=[common, config], help="a CCTray XML feed")
     cctray.add_argument("--serve", type=host_port, metavar="HOST:PORT", help="serve /cctray.xml")
     cctray.add_argument("--interval", type=positive, default=30.0, help="seconds between polls")
     cctray.add_argument("--duration", type=positive, help="stop serving after this many seconds")
+    add_events_parser(sub, common)
     return parser

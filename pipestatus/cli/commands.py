@@ -22,11 +22,12 @@ from typing import Any, Final, TypeAlias
 
 from pipestatus.cli.cctray import cctray_project, render_cctray, serve_feed
 from pipestatus.cli.config import EXAMPLE, Config, Followed, follow_targets, setup_problems
+from pipestatus.cli.durable import durable_from_args
 from pipestatus.cli.follow import follow
 from pipestatus.cli.output import out, printer, say_problems, use_color
 from pipestatus.cli.render import iso, pipeline_record, render_table, table_row
 from pipestatus.client import Client
-from pipestatus.errors import PipestatusError
+from pipestatus.errors import PipestatusError, StoreError
 from pipestatus.model import Run, Target
 from pipestatus.status import Status
 
@@ -100,16 +101,22 @@ async def cmd_watch(args: argparse.Namespace, config: Config, tokens: dict[str, 
     async def check(first: dict[Target, Outcome]) -> list[str]:
         return setup_problems(config, followed, first)
 
+    durable = durable_from_args(args)
     async with make_client(args) as client:
         followed = follow_targets(client, config, tokens)
-        problems = await follow(
-            client,
-            followed,
-            interval=args.interval,
-            duration=args.duration,
-            on_change=printer(followed, args.json),
-            first_round=check,
-        )
+        try:
+            problems = await follow(
+                client,
+                followed,
+                interval=args.interval,
+                duration=args.duration,
+                on_change=printer(followed, args.json),
+                first_round=check,
+                store=durable.store,
+                publish=durable.publish,
+            )
+        except StoreError as exc:  # a state file or Redis that cannot be used
+            problems = [str(exc)]
     say_problems(problems)
     return EXIT_USAGE if problems else EXIT_OK
 
