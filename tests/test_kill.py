@@ -445,10 +445,21 @@ async def test_redis_replicas_and_a_consumer_killed_lose_nothing_and_repeat_noth
                 with contextlib.suppress(asyncio.CancelledError):
                     await reading
     finally:
-        for proc in procs:
-            err = await proc.kill(signal.SIGTERM)
-            assert "Traceback" not in err, err
-        redis.stop()
+        errs: list[str | None] = []
+        try:
+            for proc in procs:
+                try:
+                    errs.append(await proc.kill(signal.SIGTERM))
+                except TimeoutError:  # it did not end: kill it, and say so below
+                    errs.append(None)
+                    if proc.proc.returncode is None:
+                        proc.proc.kill()
+                        await proc.proc.wait()
+        finally:
+            redis.stop()  # whatever happened: no redis-server is left behind
+    for err in errs:
+        assert err is not None, "a process did not end on SIGTERM"
+        assert "Traceback" not in err, err
 
     assert orphans
     assert takeover <= HEARTBEAT + SLACK, takeover
