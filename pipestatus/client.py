@@ -35,6 +35,7 @@ from pipestatus.watch import Watcher
 if TYPE_CHECKING:
     from pipestatus.auth import Auth
     from pipestatus.vendors._spec import VendorSpec
+    from pipestatus.watch.records import Publisher, Store
 
 __all__ = ["Client"]
 
@@ -221,8 +222,11 @@ class Client(Factories):
         errors: bool = False,
         max_error_interval: float | None = None,
         seed: int | None = None,
+        store: Store | None = None,
+        publish: Publisher | None = None,
     ) -> Watcher:
-        """A :class:`Watcher` over ``targets``; use it with ``async with`` and ``async for``."""
+        """A :class:`Watcher` over ``targets``; use it with ``async with`` and ``async for``.
+        ``store`` and ``publish``: see :meth:`watch`."""
         return Watcher(
             targets,
             interval=interval,
@@ -230,6 +234,8 @@ class Client(Factories):
             errors=errors,
             max_error_interval=max_error_interval,
             seed=seed,
+            store=store,
+            publish=publish,
         )
 
     async def watch(
@@ -240,12 +246,21 @@ class Client(Factories):
         idle_interval: float | None = None,
         errors: bool = False,
         max_error_interval: float | None = None,
+        store: Store | None = None,
+        publish: Publisher | None = None,
     ) -> AsyncGenerator[Change, None]:
         """Yield a ``Change`` for each target's first observation, then whenever its run
         changes (another run, or the status or raw status of the run, a stage or a job).
 
         Errors are logged; ``errors=True`` also yields them. Close it with ``aclose()`` (or
         ``contextlib.aclosing``) to stop every request at once.
+
+        ``store`` (``pipestatus.store.SQLiteStore(path)``, ``RedisStore(url)``) makes the
+        watch durable: started again on the same store, it announces what changed meanwhile
+        (never ``first`` again), and each change is written before it is yielded, so a crash
+        repeats at most the change in hand. ``publish`` (``pipestatus.stream.RedisStream``)
+        appends each change to a Redis stream in the same transaction; several watches on one
+        Redis share the targets between them.
         """
         async with self.watcher(
             targets,
@@ -253,6 +268,8 @@ class Client(Factories):
             idle_interval=idle_interval,
             errors=errors,
             max_error_interval=max_error_interval,
+            store=store,
+            publish=publish,
         ) as watcher:
             async for change in watcher:
                 yield change

@@ -11,7 +11,9 @@
     │   ├── RateLimitedError    429, with retry_after
     │   └── ServerError         5xx
     ├── ResponseError           a 2xx that cannot be used: bad JSON, wrong shape, over the cap
-    └── WaitTimeout             Client.wait gave up before the run finished
+    ├── WaitTimeout             Client.wait gave up before the run finished
+    └── StoreError              a store or stream unusable: corrupt, foreign, in use elsewhere
+        └── StoreUnavailableError  unreachable now (Redis down, restarting, too slow): retried
 
 Messages name the vendor, the HTTP status, the vendor's code and message, or the field path
 of a bad payload; they never hold a token.
@@ -31,6 +33,8 @@ __all__ = [
     "RequestTimeout",
     "ResponseError",
     "ServerError",
+    "StoreError",
+    "StoreUnavailableError",
     "TransportError",
     "WaitTimeout",
     "api_error",
@@ -146,6 +150,17 @@ class WaitTimeout(PipestatusError):
     def __init__(self, message: str, *, last: object = None) -> None:
         self.last = last
         super().__init__(message)
+
+
+class StoreError(PipestatusError):
+    """A state store or event stream cannot be used as it is: a corrupt file, a file or keys
+    of another application, a schema from a newer pipestatus, a file in use by another watch.
+    The message names the file or server (never a password); nothing is reset to get past it."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached right now (refused, reset, timed out, loading); a watch
+    keeps polling, holds its changes back and tries again with backoff."""
 
 
 _BY_STATUS: Final[dict[int, type[APIError]]] = {

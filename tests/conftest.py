@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from redisproc import RedisProcess
 
 from pipestatus.testing import VendorServer
 
@@ -64,3 +65,15 @@ def _patch_aioresponses() -> None:
 
 
 _patch_aioresponses()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
+    """A fresh redis-server on 127.0.0.1 (a free port, its own directory), stopped after."""
+    server = RedisProcess(tmp_path / "redis-data")
+    server.directory.mkdir()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

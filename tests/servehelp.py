@@ -32,6 +32,7 @@ from pipestatus.serve.metrics import Metrics
 from pipestatus.serve.service import run_service
 from pipestatus.testing import SimJob, SimRun, SimStage, VendorServer
 from pipestatus.vendors import REGISTRY
+from pipestatus.watch.records import Store
 
 TOKEN = "tok-serve-7f3a9c1e5b"  # the vendors' token: never in any page, metric or feed
 ENV = "PIPESTATUS_SERVE_TEST_TOKEN"
@@ -151,6 +152,7 @@ async def serving(
     notifier_options: dict[str, Any] | None = None,
     retries: int = 0,
     request_timeout: float = 2.0,
+    store: Store | None = None,
 ) -> AsyncIterator[Served]:
     """The service of the configuration at ``path``, in this event loop, on a free port."""
     env = {ENV: TOKEN, **(environ or {})}
@@ -187,6 +189,7 @@ async def serving(
                 say=say,
                 notifier_options=notifier_options,
                 scopes=account_scopes(client, config, tokens, followed),
+                store=store,
             )
         )
         try:

@@ -62,9 +62,13 @@ def test_every_command_and_option_is_described() -> None:
 
 
 def _minimal(name: str) -> list[str]:
-    return {"view": [name, "x"], "wait": [name, "x"], "runs": [name, "x"], "log": [name, "x"]}.get(
-        name, [name]
-    )
+    return {
+        "view": [name, "x"],
+        "wait": [name, "x"],
+        "runs": [name, "x"],
+        "log": [name, "x"],
+        "events": [name, "--redis", "redis://127.0.0.1:6379/0", "--group", "g"],
+    }.get(name, [name])
 
 
 def bash_complete(words: list[str]) -> list[str]:

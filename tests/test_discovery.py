@@ -440,7 +440,8 @@ async def test_yunxiao_error_description_is_the_fallback(server: VendorServer) -
 def test_a_scope_is_listed_at_least_every_ten_intervals() -> None:
     """However long the idle interval, a scope waits at most ten watch intervals between
     listings (and never longer than the idle interval)."""
-    from pipestatus.watch.scheduler import MAX_RESCAN, Watcher
+    from pipestatus.watch.scheduler import Watcher
+    from pipestatus.watch.scoping import MAX_RESCAN
 
     assert MAX_RESCAN == 10
     assert Watcher(interval=2.0, idle_interval=3600.0)._rescan() == 20.0

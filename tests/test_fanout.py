@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 import pytest
+from watchkit import draining
 
 from pipestatus import Change, Client, Run, Status, Target
 from pipestatus.errors import NotFoundError, PipestatusError, ResponseError, WaitTimeout
@@ -30,24 +31,6 @@ async def no_sleep(_: float) -> None:
 async def server() -> AsyncIterator[VendorServer]:
     async with VendorServer(token=TOKEN) as srv:
         yield srv
-
-
-@contextlib.asynccontextmanager
-async def draining(changes: AsyncIterator[Change]) -> AsyncIterator[list[Change]]:
-    """Consume ``changes`` in the background (a watch polls only while it is iterated)."""
-    got: list[Change] = []
-
-    async def drain() -> None:
-        async for change in changes:
-            got.append(change)
-
-    task = asyncio.create_task(drain())
-    try:
-        yield got
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def until(condition: Callable[[], bool], *, guard: float = 10.0) -> None:

@@ -31,6 +31,7 @@ from servehelp import (
     write,
 )
 
+from pipestatus.store import SQLiteStore
 from pipestatus.testing import VendorServer
 
 PER_VENDOR = 3
@@ -101,6 +102,42 @@ pipelines = ["flip"]
     assert counts[("broken", "failed")] == 1
     assert rows
     assert receiver.url not in html  # a sink's address is never shown
+
+
+async def test_with_state_a_break_while_down_is_announced_after_the_restart(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """`serve --state FILE`: the service is stopped, the flip pipeline breaks meanwhile, and the
+    service started again on the same file sends "broke" for it (without a store its first
+    sight would be "first", which no rule sends), and nothing it sent before again."""
+    receiver = Receiver()
+    await receiver.start()
+    extra = f"""
+[notify.sinks.hook]
+kind = "webhook"
+url = "{receiver.url}/hook"
+
+[[notify.rules]]
+sinks = ["hook"]
+pipelines = ["flip"]
+kinds = ["broke", "fixed", "first"]
+"""
+    state = tmp_path / "state.db"
+    config = write(tmp_path, fleet_toml(fleet, extra=extra))
+    try:
+        async with serving(config, store=SQLiteStore(state)) as served:
+            (first,) = await receiver.wait_for("/hook")
+            await read_all(served.url, len(fleet.expected))
+        fleet.flip.run = a_run(2, "failed")  # while the service is down
+        async with serving(config, store=SQLiteStore(state)) as served:
+            await until(lambda: _status_of(served.url, "flip", "failed"))
+            (_, broke) = await receiver.wait_for("/hook", count=2)
+            await read_all(served.url, len(fleet.expected))
+    finally:
+        await receiver.close()
+    assert first.body["kind"] == "first"
+    assert broke.body["kind"] == "broke"
+    assert [r.body["kind"] for r in receiver.got if r.path == "/hook"] == ["first", "broke"]
 
 
 async def _status_of(url: str, name: str, status: str) -> bool:

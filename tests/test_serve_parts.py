@@ -220,17 +220,23 @@ async def test_a_bad_notify_setting_exits_2_with_one_line(tmp_path: Path) -> Non
     assert "PIPESTATUS_NOT_SET_SECRET is not set" in line
 
 
-async def test_state_without_a_store_exits_2(tmp_path: Path) -> None:
-    """--state FILE is refused (exit 2) until the durable store is part of the build."""
+async def test_a_state_file_that_is_not_a_store_exits_2_naming_it(tmp_path: Path) -> None:
+    """--state FILE that holds something else (here: not SQLite at all) stops the service with
+    exit 2 and a message naming the file; the file is left as it was."""
+    state = tmp_path / "s.db"
+    state.write_bytes(b"not a database, and nobody's state either\n" * 100)
+    before = state.read_bytes()
     async with VendorServer(token=TOKEN) as server:
         fleet = add_fleet(server, 1)
         path = tmp_path / "c.toml"
         path.write_text(fleet_toml(fleet), encoding="utf-8")
         done = await run_cli(
-            "serve", "-c", str(path), "--state", str(tmp_path / "s.db"), env=cli_env(**{ENV: TOKEN})
-        )
+            "serve", "-c", str(path), "--listen", "127.0.0.1:0", "--state", str(state),
+            env=cli_env(**{ENV: TOKEN}),
+        )  # fmt: skip
     assert done.code == 2
-    assert "--state" in done.err
+    assert str(state) in done.err
+    assert state.read_bytes() == before
 
 
 async def test_healthz_is_503_once_the_watch_stopped() -> None:

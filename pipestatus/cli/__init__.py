@@ -4,9 +4,11 @@ shell completion (``python -m pipestatus`` runs it too).
     pipestatus status [NAME ...] [--status W] [--vendor V] [--branch GLOB] [--json] [--wide]
     pipestatus view NAME [--json]                     one run as a tree of stages and jobs
     pipestatus wait NAME [--timeout S] [--interval S] a deploy gate: exit 0, 3 or 4
-    pipestatus watch [--json | --live] [--strict]     one line per change, or a live table
+    pipestatus watch [--json | --live] [--strict] [--state FILE | --redis URL]
+                                                      one line per change, or a live table
     pipestatus cctray [--serve HOST:PORT] [--strict]  a CCTray XML feed
-    pipestatus serve [--listen HOST:PORT]             dashboard, metrics, feed, notifications
+    pipestatus serve [--listen HOST:PORT] [--state FILE]  dashboard, metrics, feed, notifications
+    pipestatus events --redis URL --group G           a consumer group's changes, JSON Lines
     pipestatus init [PATH] [--demo] [--force]         write a commented configuration
     pipestatus demo [--speed 10] [--duration S]       a simulated fleet, watched live
     pipestatus completion bash|zsh|fish               a shell completion script
@@ -23,7 +25,8 @@ parser), :mod:`~pipestatus.cli.args` (shared argument types and options),
 :mod:`~pipestatus.cli.credentials` and :mod:`~pipestatus.cli.discover` (the configuration
 file), :mod:`~pipestatus.cli.reading` and
 :mod:`~pipestatus.cli.follow` (the door to the library, where :mod:`~pipestatus.cli.safe`
-cleans every string), the pure renderers :mod:`~pipestatus.cli.text`,
+cleans every string; :mod:`~pipestatus.cli.durable` opens ``--state`` and ``--redis``), the
+pure renderers :mod:`~pipestatus.cli.text`,
 :mod:`~pipestatus.cli.render`, :mod:`~pipestatus.cli.tree`, :mod:`~pipestatus.cli.records` and
 :mod:`~pipestatus.cli.cctray` (rich renderables, JSON records, the feed), and the writers
 :mod:`~pipestatus.cli.screen`, :mod:`~pipestatus.cli.live` and :mod:`~pipestatus.cli.progress`

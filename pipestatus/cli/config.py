@@ -23,6 +23,10 @@ name that does not look like one is not shown: it may be a token pasted in its p
 Secrets never live in the file: an account names the environment variables that hold them
 (``token_env``; ``ak_env``, ``sk_env`` and ``security_token_env`` for ``auth = "aksk"``;
 ``password_env`` for ``auth = "iam"``), and a literal ``token`` key is refused.
+
+(Over 500 lines: the checks of every key are private helpers of :func:`parse_config`, kept
+beside the classes they build so that one file says everything the configuration may hold;
+splitting them off would make every message's key path a cross-module contract.)
 """
 
 from __future__ import annotations

@@ -22,9 +22,10 @@ from pipestatus.cli.config import Config, Followed, setup_problems
 from pipestatus.cli.safe import clean, clean_change
 from pipestatus.client import Client
 from pipestatus.errors import AuthError, PipestatusError, TransportError
-from pipestatus.model import Change, Run, Scope, Target
+from pipestatus.model import Change, ChangeKind, Run, Scope, Target
 from pipestatus.vendors import REGISTRY
 from pipestatus.watch import Watcher
+from pipestatus.watch.records import Publisher, Store
 
 __all__ = ["Health", "follow"]
 
@@ -107,6 +108,9 @@ async def follow(
     idle_interval: float | None = None,
     scopes: Mapping[Scope, Followed] | None = None,
     on_start: Callable[[Watcher], None] | None = None,
+    store: Store | None = None,
+    publish: Publisher | None = None,
+    on_resume: Callable[[Followed, Change], None] | None = None,
 ) -> list[str]:
     """Watch until ``duration`` ends (or forever), handing each change, cleaned, to
     ``on_change``; once every target was observed, ``first_round`` may return problems, which
@@ -116,7 +120,9 @@ async def follow(
     pipeline that appears in one is followed as ``account/id``, one that leaves yields its
     ``removed`` change, and a scope whose listing fails is reported under its account.
     ``on_start`` is handed the watcher before it polls (a service asks it which targets are
-    overdue)."""
+    overdue). ``store`` and ``publish``: see :meth:`~pipestatus.client.Client.watch`; with a
+    store, ``on_resume`` is handed each pipeline's remembered observation, cleaned, as a change
+    of kind ``first`` that was not seen now (a dashboard shows it; nothing is announced)."""
     by_target: dict[Target, Followed] = {item.target: item for item in followed}
     initial = set(by_target)
     scopes = scopes or {}
@@ -131,7 +137,24 @@ async def follow(
         for target, item in by_target.items()
         if not (item.found and target.source in by_source)
     ]
-    watcher = client.watcher(watched, interval=interval, idle_interval=idle_interval, errors=True)
+    watcher = client.watcher(
+        watched,
+        interval=interval,
+        idle_interval=idle_interval,
+        errors=True,
+        store=store,
+        publish=publish,
+    )
+    if on_resume is not None:
+
+        def resumed(target: Target, outcome: Outcome) -> None:
+            item = by_target.get(target)
+            if item is None:
+                item = by_target[target] = _appeared(target, by_source)
+            change = Change(target=target, previous=None, current=outcome, kind=ChangeKind.FIRST)
+            on_resume(item, clean_change(change))
+
+        watcher.on_resume = resumed
     if on_start is not None:
         on_start(watcher)
     async with watcher:

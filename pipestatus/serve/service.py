@@ -22,11 +22,13 @@ from pipestatus.cli.config import Config, Followed
 from pipestatus.cli.follow import follow
 from pipestatus.cli.serveconf import Service
 from pipestatus.client import Client
+from pipestatus.errors import StoreError
 from pipestatus.model import Change, Scope
 from pipestatus.serve.app import Faces, make_app
 from pipestatus.serve.board import Board
 from pipestatus.serve.metrics import Metrics
 from pipestatus.serve.notify import Notifier
+from pipestatus.watch.records import Store
 
 __all__ = ["run_service"]
 
@@ -50,11 +52,14 @@ async def run_service(
     say: Callable[[str], None] = print,
     notifier_options: dict[str, Any] | None = None,
     scopes: Mapping[Scope, Followed] | None = None,
+    store: Store | None = None,
 ) -> list[str]:
     """Serve until ``duration`` ends (or forever); returns the problems that stopped it (an
     address it cannot listen on). ``say`` hears the address it serves at. ``scopes`` (accounts
     with ``pipelines = "GLOB"``) are listed again as the watch runs: their new pipelines join
-    the board and the ones that leave are dropped from it."""
+    the board and the ones that leave are dropped from it. ``store``: the watch's state store
+    (``serve --state FILE``); one it cannot use (a corrupt file, one in use elsewhere) is a
+    problem returned, as at startup."""
     board = Board(config, followed, grace=grace)
     notifier = None
     if service.sinks:
@@ -80,7 +85,9 @@ async def run_service(
         bound = runner.addresses[0][1] if runner.addresses else port
         shown = f"[{host}]" if ":" in host else host
         say(f"serving http://{shown}:{bound}/")
-        return await _watch(client, followed, board, notifier, interval, duration, scopes)
+        return await _watch(
+            client, followed, board, notifier, interval, duration, scopes, store=store
+        )
     finally:
         await runner.cleanup()
 
@@ -93,6 +100,7 @@ async def _watch(
     interval: float,
     duration: float | None,
     scopes: Mapping[Scope, Followed] | None = None,
+    store: Store | None = None,
 ) -> list[str]:
     def on_change(item: Followed, change: Change) -> None:
         board.observe(item, change)
@@ -112,7 +120,11 @@ async def _watch(
                 on_change=on_change,
                 on_start=board.attach,
                 scopes=scopes,
+                store=store,
+                on_resume=board.observe,  # the remembered rows, until they change
             )
+        except StoreError as exc:  # the state file cannot be used: a usage error
+            return [str(exc)]
         except Exception:  # a bug stopped the watch: /healthz says so from now on
             logger.exception("the watch stopped")
         board.running = False

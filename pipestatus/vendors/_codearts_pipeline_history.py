@@ -204,6 +204,11 @@ class ProjectReads:
             trigger=found.trigger or run.trigger,
         )
 
+    def history(self, target: Target, *, since: datetime | None) -> AsyncIterator[Run]:
+        """``target``'s runs, newest first, that started at or after ``since``: the run
+        history a watch resumed from a store reads to catch up (:mod:`pipestatus.watch.history`)."""
+        return self.runs(target.ids[0], since=since)
+
     async def runs(
         self,
         pipeline_id: str | int,

@@ -264,6 +264,11 @@ class OrganizationReads:
             payload = {"pipelineId": pid, "pipelineRunId": rid, **payload}
         return decode(payload, self._parse_run, vendor=self.vendor)
 
+    def history(self, target: Target, *, since: datetime | None) -> AsyncIterator[Run]:
+        """``target``'s runs, newest first, that started at or after ``since``: the run
+        history a watch resumed from a store reads to catch up (:mod:`pipestatus.watch.history`)."""
+        return self.runs(target.ids[0], since=since)
+
     async def runs(
         self,
         pipeline_id: str | int,

@@ -2,90 +2,59 @@
 targets, launches ``adapter.poll_targets(group, on_result=...)``, absorbs each result as it
 comes (the tracker names the change, the pace says when to poll next) and yields changes.
 
-Scopes (``adapter.scope(...)``) are re-expanded on the same heap: a pipeline that appears is
-watched (its first observation yields ``FIRST``), one that goes away yields ``REMOVED``. Where
-the listing carries latest runs (``adapter.lists_latest``) it is the poll of its pipelines,
-which are then not polled one by one. Where the status poll has no jobs
-(``adapter.details_on_end``), a run seen to end is read in detail once before its change is
-yielded, so the change names the failed job.
+Three base classes hold what only some watches need. :class:`~pipestatus.watch.scoping.Scoping`:
+scopes (``adapter.scope(...)``) re-expanded on the same heap, pipelines that appear watched and
+those that go away yielding ``REMOVED``. :class:`~pipestatus.watch.remembering.Remembering`:
+with a state store (``store=``), each target's memory is loaded before its first observation
+counts, each change is written (with the memory it leaves, in the store's outbox) before it is
+yielded and acknowledged when the consumer asks for the next one, so a crash repeats at most
+the one change in hand; a target resumed from the store catches up on the finishes its run
+history shows it missed; with a shared store (Redis) the watchers on it split the targets.
+Without a store none of that runs: the watch is exactly the in-memory one.
+
+:class:`~pipestatus.watch.ending.Ending`: where the status poll has no jobs
+(``adapter.details_on_end``), a run seen to end is read in detail once before its change goes
+out, so the change names the failed job.
 
 Under overload it stays fair and says so (:mod:`pipestatus.watch.slots`): no more requests at
 once than the client's transport takes, each freed slot to the most overdue target, and the
-polls sent late counted (:attr:`Watcher.late_polls`, :attr:`Watcher.lag`) and logged."""
+polls sent late counted (:attr:`Watcher.late_polls`, :attr:`Watcher.lag`) and logged.
+
+(Over 500 lines: the loop, the heap and each target's way in and out are one state machine,
+and ``__anext__`` with its store branches reads best whole.)"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import heapq
 import logging
 import random
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, Final, Self
+from typing import Any, Self
 
-import attrs
-
-from pipestatus.errors import NotFoundError, PipestatusError
-from pipestatus.model import Change, ChangeKind, Pipeline, Run, Scope, Target
-from pipestatus.vendors._base import Adapter, contained
+from pipestatus.errors import StoreError
+from pipestatus.model import Change, Run, Scope, Target
+from pipestatus.vendors._base import Adapter
 from pipestatus.watch import pace as _pace
-from pipestatus.watch.pace import IDLE_GROWTH, Pace, Pacing, next_poll, rides_along
+from pipestatus.watch._entry import Entry, Outcome, loop_time
+from pipestatus.watch.ending import Ending
+from pipestatus.watch.keys import account_key
+from pipestatus.watch.pace import Pace, Pacing, next_poll, rides_along
+from pipestatus.watch.records import Publisher, Store
+from pipestatus.watch.remembering import Remembering
+from pipestatus.watch.scoping import Scoping
 from pipestatus.watch.slots import Lateness, Slots
-from pipestatus.watch.tracker import Memory, RunKey, depart, observe, run_key
+from pipestatus.watch.tracker import observe
 
 __all__ = ["Watcher"]
 
 logger = logging.getLogger("pipestatus.client")
 
-Outcome = Run | PipestatusError
-Survey = list[tuple[Pipeline, Outcome | None]]
 
-#: A scope is re-expanded at least this often, in watch intervals.
-MAX_RESCAN: Final = 10
-#: The kinds after which a run is read in detail (where the status has no jobs).
-_ENDS: Final = frozenset(
-    {ChangeKind.FINISHED, ChangeKind.FIXED, ChangeKind.BROKE, ChangeKind.STILL_FAILING}
-)
-
-
-@attrs.define
-class _Entry:
-    """One watched target: what the tracker remembers, its pace, and the scheduler's own
-    bookkeeping."""
-
-    pace: Pace
-    memory: Memory = attrs.Factory(Memory)
-    due: float = 0.0
-    in_flight: bool = False
-    factor: float | None = None  # the jitter shared by a batch this target was polled in
-    shown: Outcome | None = None  # the last observation yielded: the next change's previous
-    logged: str | None = None  # the error last logged at WARNING
-    scoped: bool = False  # polled by its scope's listing, not on its own
-    detailed: RunKey | None = None  # the run whose end was last read in detail
-    counted: bool = False  # in flight and counted against its transport's slots (_fly)
-
-    @property
-    def delay(self) -> float:
-        return self.pace.delay
-
-    @property
-    def failures(self) -> int:
-        return self.pace.failures
-
-
-@attrs.define
-class _ScopeEntry:
-    """One watched scope: its pipelines at the last listing and its pace."""
-
-    pace: Pace
-    members: set[Target] = attrs.Factory(set)
-    memory: Memory = attrs.Factory(Memory)  # for its own errors only
-    due: float = 0.0
-    in_flight: bool = False
-    logged: str | None = None
-
-
-class Watcher:
+class Watcher(Ending, Scoping, Remembering):  # see test_no_stub_is_reached
     """Watches targets and yields ``Change`` objects; targets can be added and removed while
     it runs. ``async with client.watcher(targets) as w: async for change in w: ...``
 
@@ -100,6 +69,15 @@ class Watcher:
     It runs no task of its own: it polls while it is iterated, so a consumer that spends long on
     one change delays the next polls (hand slow work to a task or a queue). Closing it
     (``aclose``, leaving ``async with``) cancels every request under way.
+
+    ``store``: a state store (:mod:`pipestatus.store`): what the watch remembers survives a
+    restart, and each change is written before it is yielded (see the module docstring).
+    ``publish``: a stream (:class:`pipestatus.stream.RedisStream`) each change is appended to
+    in the same transaction as the state advance; without ``store`` its own Redis keeps the
+    state. A shared store makes the watchers on it replicas: each polls its share of the
+    targets (:attr:`owned`; a scope and the v5 targets of its project go to one member),
+    renewing its membership on a task of its own. A scope's own errors and ``REMOVED`` changes
+    are yielded but not written: after a restart, a pipeline no longer listed is not watched.
     """
 
     def __init__(
@@ -111,29 +89,32 @@ class Watcher:
         errors: bool = False,
         max_error_interval: float | None = None,
         seed: int | None = None,
+        store: Store | None = None,
+        publish: Publisher | None = None,
     ) -> None:
         self.pacing = Pacing.of(
             interval, idle_interval=idle_interval, max_error_interval=max_error_interval
         )
         self.errors = errors
         self._rng = random.Random(seed)  # noqa: S311 - scheduling jitter
-        self._states: dict[Target, _Entry] = {}
+        self._states: dict[Target, Entry] = {}
         self._heap: list[tuple[float, int, Target]] = []
         self._seq = 0
         self._ready: deque[Change] = deque()
-        self._results: deque[tuple[Target, Outcome]] = deque()
+        self._ready_ids: deque[str | None] = deque()  # the event of each ready change
+        # Each result with the entry it was polled for and when the poll went out.
+        self._results: deque[tuple[Target, Outcome, Entry, float]] = deque()
         self._batching: dict[Adapter[Any], set[Target]] = {}
         self._inflight: set[asyncio.Task[dict[Target, Outcome]]] = set()
-        self._scopes: dict[Scope, _ScopeEntry] = {}
-        self._owners: dict[Target, set[Scope]] = {}  # a scope's pipelines: which scopes
-        self._explicit: set[Target] = set()  # targets added by name, not only by a scope
-        self._surveys: deque[tuple[Scope, Survey | PipestatusError]] = deque()
-        self._detailed: deque[tuple[Target, Change, Outcome]] = deque()
         self._wake: asyncio.Future[None] | None = None
         self._closed = False
+        self._ledger_closed = False
         self._started: float | None = None  # loop time of the first iteration
         self._slots = Slots()  # requests in flight per transport: sent while one is free
         self._lateness = Lateness(self.pacing.interval)
+        self._init_scopes()
+        self._init_details()
+        self._init_store(store, publish)
         for target in targets:
             self.add(target)
 
@@ -163,61 +144,100 @@ class Watcher:
 
     @property
     def targets(self) -> frozenset[Target]:
+        """Every target watched (with replicas: by the whole fleet)."""
+        return frozenset(self._keys) if self._ledger is not None else frozenset(self._states)
+
+    @property
+    def last_event_id(self) -> str | None:
+        """With a store: the stable ID of the change last yielded (a change yielded again after
+        a crash has the same one; see :func:`pipestatus.watch.records.event_id`)."""
+        return self._in_hand
+
+    @property
+    def owned(self) -> frozenset[Target]:
+        """The targets this watcher polls (with replicas: its share; else all of them)."""
         return frozenset(self._states)
 
     def add(self, target: Target) -> None:
-        """Watch ``target`` too (polled at once; its first observation yields a change). A
-        ``Scope`` is listed at once, and again at least every ten intervals."""
+        """Watch ``target`` too (polled at once; its first observation yields a change, or,
+        with a store that remembers it, whatever changed since). A ``Scope`` is listed at
+        once, and again at least every ten intervals."""
         if not isinstance(target.source, Adapter):
             raise TypeError(f"{target!r} was not made by an adapter of this library")
         if isinstance(target, Scope):
-            if target not in self._scopes:
-                scope = self._scopes[target] = _ScopeEntry(pace=Pace(delay=self.pacing.interval))
-                self._schedule_scope(target, scope, 0.0)
-                self._poke()
+            if self._shared is not None:
+                self._scope_groups[target] = account_key(target)
+                if not self._owns(target, self._scope_groups[target]):
+                    return  # the next beat says who lists it
+            self._start_scope(target)
             return
         self._explicit.add(target)
-        if target in self._states:
-            return
-        # Due now: behind the targets overdue since earlier (before the watch runs, due from
-        # its start, see _pop_due).
-        self._watch(target, _loop_time())
-        self._poke()
-
-    def _watch(self, target: Target, due: float) -> _Entry:
-        entry = self._states[target] = _Entry(pace=Pace(delay=self.pacing.interval))
-        source = target.source
-        assert isinstance(source, Adapter)
-        if source.batches:
-            self._batching.setdefault(source, set()).add(target)
-        self._schedule(target, entry, due)
-        return entry
+        if self._ledger is not None:
+            key = self._keys.get(target) or self._register(target)
+            if self._shared is not None:
+                group = account_key(target) if target.source.batches else key
+                self._groups[target] = group
+                if target not in self._states and not self._owns(target, group):
+                    return  # the next beat says who polls it
+        if target not in self._states:
+            # Due now: behind the targets overdue since earlier (before the watch runs, due
+            # from its start, see _pop_due).
+            self._start(target)
 
     def remove(self, target: Target) -> None:
         """Stop watching ``target`` (a ``Scope``: and its pipelines not watched otherwise); a
         request already under way is left to finish unread."""
         if isinstance(target, Scope):
-            scope = self._scopes.pop(target, None)
-            for member in scope.members if scope is not None else ():
-                owners = self._owners.get(member, set())
-                owners.discard(target)
-                if not owners:
-                    self._owners.pop(member, None)
-                    if member not in self._explicit:
-                        self._forget(member)
+            self._scope_groups.pop(target, None)
+            self._stop_scope(target)
             return
         self._explicit.discard(target)
+        if self._ledger is not None:
+            self._groups.pop(target, None)
         if target in self._owners:
             return  # still watched through a scope
         self._forget(target)
 
-    def _forget(self, target: Target) -> None:
+    def _start(self, target: Target, due: float | None = None) -> Entry | None:
+        """Poll ``target`` from ``due`` (default: now); ``None`` when it cannot be watched
+        here (a scope's pipeline whose store key another target has)."""
+        source = target.source
+        assert isinstance(source, Adapter)
+        key = ""
+        if self._ledger is not None:
+            try:
+                key = self._keys.get(target) or self._register(target)
+            except ValueError as exc:
+                logger.warning("%s", exc)
+                return None
+        entry = self._states[target] = Entry(pace=Pace(delay=self.pacing.interval))
+        if source.batches:
+            self._batching.setdefault(source, set()).add(target)
+        if self._ledger is not None:
+            entry.key = key
+            entry.ready = False
+            self._ledger.load(key)
+        self._schedule(target, entry, loop_time() if due is None else due)
+        self._poke()
+        return entry
+
+    def _stop(self, target: Target) -> None:
         entry = self._states.pop(target, None)
         if entry is not None:
             self._land(target, entry)
         group = self._batching.get(target.source)  # type: ignore[call-overload]
         if group is not None:
             group.discard(target)
+        if entry is not None and self._ledger is not None:
+            self._ledger.forget(entry.key)
+
+    def _forget(self, target: Target) -> None:
+        """No longer watched at all (not only handed to another replica)."""
+        if self._ledger is not None and target not in self._groups:
+            key = self._keys.pop(target, None)
+            if key is not None:
+                self._by_key.pop(key, None)
+        self._stop(target)
 
     def overdue(self, grace: float) -> frozenset[Target]:
         """The targets whose poll was due more than ``grace`` seconds ago and has not
@@ -227,10 +247,15 @@ class Watcher:
             return frozenset()
         now = asyncio.get_running_loop().time()
         started = self._started  # targets added before the first poll are due from then
+        late = {s for s, e in self._scopes.items() if now - max(e.due, started) > grace}
         return frozenset(
             target
             for target, entry in self._states.items()
-            if now - max(entry.due, started) > grace
+            if (
+                any(scope in late for scope in self._owners.get(target, ()))
+                if entry.scoped  # polled by its scope's listing: late when that is
+                else now - max(entry.due, started) > grace
+            )
         )
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -238,14 +263,32 @@ class Watcher:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: object, tb: object
+    ) -> None:
+        # Leaving with an error (or cancelled): the change in hand may not have been handled.
+        done = exc_type is None or issubclass(exc_type, GeneratorExit)
+        await self._close(done=done)
 
     async def aclose(self) -> None:
-        """Stop: cancel every request under way and wait until they are gone."""
+        """Stop: cancel every request under way and wait until they are gone. With a store,
+        acknowledge the change last yielded (the consumer is done with it; leaving ``async
+        with`` on an error does not), write what is held back (for a few seconds at most) and
+        close it; a replica leaves the fleet at once, so the others take its targets on their
+        next beat."""
+        await self._close(done=True)
+
+    async def _close(self, *, done: bool) -> None:
+        if done and self._in_hand is not None and self._ledger is not None:
+            self._ledger.ack(self._in_hand)
+        self._in_hand = None
         self._closed = True
-        tasks = list(self._inflight)
+        tasks: list[asyncio.Task[Any]] = [*self._inflight, *self._catching]
+        if self._beating is not None:
+            tasks.append(self._beating)
+            self._beating = None
         self._inflight.clear()
+        self._catching.clear()
         for task in tasks:
             task.cancel()
         if tasks:
@@ -253,6 +296,15 @@ class Watcher:
         if self._wake is not None and not self._wake.done():
             self._wake.cancel()
         self._wake = None
+        ledger = self._ledger
+        if ledger is not None and not self._ledger_closed:
+            self._ledger_closed = True
+            await ledger.flush()
+            if self._shared is not None and ledger.opened:
+                with contextlib.suppress(StoreError, TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await self._shared.leave()
+            await ledger.close()
 
     def __aiter__(self) -> Self:
         return self
@@ -261,21 +313,52 @@ class Watcher:
         loop = asyncio.get_running_loop()
         if self._started is None:
             self._started = loop.time()
-        while not self._ready:
+        ledger = self._ledger
+        if ledger is not None:
+            if self._in_hand is not None:  # the consumer is done with it
+                ledger.ack(self._in_hand)
+                self._in_hand = None
+            if self._shared is not None and self._beating is None and not self._closed:
+                self._beating = asyncio.create_task(self._beat(self._shared))
+        while not self._ready or (ledger is not None and ledger.acking):
+            if self._fatal is not None:
+                raise self._fatal
             if self._closed:
                 raise StopAsyncIteration
+            if ledger is not None and self._ready and not ledger.outage.down:
+                # Changes ready, only the acknowledgement of the last one to write: wait for
+                # that alone (results go on arriving meanwhile, and are absorbed after).
+                if ledger.task is None and ledger.wants(loop.time()):
+                    ledger.start(loop.time())
+                if ledger.task is not None:
+                    await asyncio.wait([ledger.task])
+                    self._stored(ledger.finish(loop.time()))
+                    continue
             if self._results or self._surveys or self._detailed:
                 self._absorb(loop.time())
                 continue
             now = loop.time()
-            self._launch(self._pop_due(now))
+            if self._members is not None and self._members != self._assigned:
+                self._assign(self._members)
+            if not self._ready or (ledger is not None and ledger.outage.down):
+                # Changes ready and only their acknowledgement to wait for: no new polls (they
+                # would pile up changes faster than they are taken), unless the store is away.
+                self._launch(self._pop_due(now), now)
             if self._wake is None or self._wake.done():
                 self._wake = loop.create_future()
             # A target still due now waits for a free slot: a result wakes the loop.
             timeout = None
             if self._heap and self._heap[0][0] > now:
                 timeout = self._heap[0][0] - now
-            waiting: set[asyncio.Future[Any]] = {*self._inflight, self._wake}
+            waiting: set[asyncio.Future[Any]] = {*self._inflight, *self._catching, self._wake}
+            if ledger is not None:
+                if ledger.wants(now):
+                    ledger.start(now)
+                if ledger.task is not None:
+                    waiting.add(ledger.task)
+                elif ledger.retry_at > now:
+                    retry = ledger.retry_at - now
+                    timeout = retry if timeout is None else min(timeout, retry)
             done, _ = await asyncio.wait(
                 waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
             )
@@ -283,6 +366,12 @@ class Watcher:
                 if task in self._inflight:
                     self._inflight.discard(task)
                     task.result()  # results arrived one by one; this surfaces a bug, if any
+                elif task in self._catching:
+                    self._catching.discard(task)
+                    self._caught_up(*task.result())
+                elif ledger is not None and task is ledger.task:
+                    self._stored(ledger.finish(loop.time()))
+        self._in_hand = self._ready_ids.popleft()
         return self._ready.popleft()
 
     # --- scheduling -----------------------------------------------------------------------------
@@ -291,25 +380,19 @@ class Watcher:
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
 
-    def _schedule(self, target: Target, entry: _Entry, due: float) -> None:
+    def _schedule(self, target: Target, entry: Entry, due: float) -> None:
         entry.due = due
         entry.in_flight = False
         self._seq += 1
         heapq.heappush(self._heap, (due, self._seq, target))
 
-    def _schedule_scope(self, scope: Scope, entry: _ScopeEntry, due: float) -> None:
-        entry.due = due
-        entry.in_flight = False
-        self._seq += 1
-        heapq.heappush(self._heap, (due, self._seq, scope))
-
-    def _fly(self, target: Target, entry: _Entry) -> None:
+    def _fly(self, target: Target, entry: Entry) -> None:
         """``target`` goes out, in a slot of its transport."""
         assert isinstance(target.source, Adapter)
         entry.in_flight = entry.counted = True
         self._slots.take(target.source)
 
-    def _land(self, target: Target, entry: _Entry) -> None:
+    def _land(self, target: Target, entry: Entry) -> None:
         """``target`` is no longer in flight (answered, or forgotten): its slot is free."""
         if entry.counted:
             entry.counted = False
@@ -326,9 +409,7 @@ class Watcher:
             when, _, target = heap[0]
             if isinstance(target, Scope):
                 heapq.heappop(heap)
-                scope = self._scopes.get(target)
-                if scope is not None and not scope.in_flight and scope.due == when:
-                    scope.in_flight = True
+                if self._due_scope(target, when, now):
                     due.append(target)
                 continue
             entry = self._states.get(target)
@@ -360,7 +441,7 @@ class Watcher:
             self._lateness.sent(now, lag, late, targets=len(self._states), limit=self._slots.limit)
         return due
 
-    def _launch(self, due: list[Target]) -> None:
+    def _launch(self, due: list[Target], now: float) -> None:
         """One task per adapter; each result comes back on its own as soon as it is known, so
         a slow target never holds back the others."""
         groups: dict[Adapter[Any], list[Target]] = {}
@@ -377,80 +458,60 @@ class Watcher:
                 factor = _pace.jitter(self._states[group[0]].pace.rounds, self._rng)
                 for target in group:
                     self._states[target].factor = factor
-            task = asyncio.create_task(source.poll_targets(group, on_result=self._deliver))
+            deliver = functools.partial(self._deliver, {t: self._states[t] for t in group}, now)
+            task = asyncio.create_task(source.poll_targets(group, on_result=deliver))
             self._inflight.add(task)
 
     def _track(self, work: Any) -> None:
         task: asyncio.Task[dict[Target, Outcome]] = asyncio.create_task(work)
         self._inflight.add(task)
 
-    async def _survey(self, source: Adapter[Any], scope: Scope) -> dict[Target, Outcome]:
-        found = await contained(source.survey(scope), vendor=source.vendor)
-        self._surveys.append((scope, found))
+    def _deliver(
+        self, entries: dict[Target, Entry], sent: float, target: Target, outcome: Outcome
+    ) -> None:
+        self._results.append((target, outcome, entries[target], sent))
         self._poke()
-        return {}
 
-    async def _detail(
-        self, source: Adapter[Any], target: Target, change: Change
-    ) -> dict[Target, Outcome]:
-        run = change.current
-        assert isinstance(run, Run)
-        found = await contained(source.detail(run), vendor=source.vendor)
-        if isinstance(found, Run) and run_key(found) == run_key(run):
-            change = attrs.evolve(change, current=found)
-        else:
-            logger.debug("%r: no detail for run %s: %s", target, run.run_id, found)
-        self._detailed.append((target, change, run))
-        self._poke()
-        return {}
-
-    def _deliver(self, target: Target, outcome: Outcome) -> None:
-        self._results.append((target, outcome))
-        self._poke()
+    # --- results --------------------------------------------------------------------------------
 
     def _absorb(self, now: float) -> None:
         while self._surveys:
             scope, found = self._surveys.popleft()
             self._absorb_survey(scope, found, now)
-        while self._detailed:
-            target, change, polled = self._detailed.popleft()
-            entry = self._states.get(target)
-            if entry is not None and entry.shown is polled:  # nothing yielded since: the
-                entry.shown = change.current  # next change's previous is the detailed run
-            self._ready.append(change)
+        self._absorb_details()
         while self._results:
-            target, outcome = self._results.popleft()
+            target, outcome, launched, sent = self._results.popleft()
             entry = self._states.get(target)
-            if entry is None or not entry.in_flight:
+            if entry is not launched or not entry.in_flight:
                 continue  # removed meanwhile, or a late answer for a target re-added since
             self._land(target, entry)
+            if sent < entry.taken:
+                # Polled before its memory came from the store (another replica advanced it):
+                # possibly older than what it remembers now. Poll it again instead.
+                if entry.scoped:
+                    entry.in_flight = False
+                else:
+                    self._schedule(target, entry, now)
+                continue
             if entry.pace.failures or not isinstance(outcome, Run):
                 self._log(target, entry, outcome)
-            step = observe(entry.memory, outcome, errors=self.errors)
-            entry.memory = step.memory
-            if step.kind is not None:
-                change = Change(
-                    target=target, previous=entry.shown, current=outcome, kind=step.kind
-                )
-                source = target.source
-                if (
-                    step.kind in _ENDS
-                    and isinstance(outcome, Run)
-                    and isinstance(source, Adapter)
-                    and source.details_on_end
-                    and entry.detailed != run_key(outcome)
-                ):
-                    # Read the ended run in detail (once) before yielding, to name its jobs.
-                    entry.detailed = run_key(outcome)
-                    self._track(self._detail(source, target, change))
-                else:
-                    self._ready.append(change)
-                entry.shown = outcome
+            if self._ledger is None:
+                step = observe(entry.memory, outcome, errors=self.errors)
+                entry.memory = step.memory
+                if step.kind is not None:
+                    change = Change(
+                        target=target, previous=entry.shown, current=outcome, kind=step.kind
+                    )
+                    self._emit(change, detail=self._wants_detail(target, entry, step.kind, outcome))
+                    entry.shown = outcome
+                unchanged = step.unchanged
+            else:
+                unchanged = self._observe(target, entry, outcome, sent)
             entry.pace, wait = next_poll(
                 entry.pace,
                 outcome,
                 self.pacing,
-                unchanged=step.unchanged,
+                unchanged=unchanged,
                 rng=self._rng,
                 batch_factor=entry.factor if target.source.batches else None,
             )
@@ -459,103 +520,7 @@ class Watcher:
             else:
                 self._schedule(target, entry, now + wait)
 
-    def _absorb_survey(self, scope: Scope, found: Survey | PipestatusError, now: float) -> None:
-        """A scope's listing: watch what appeared, yield ``REMOVED`` for what went away, and
-        (where the listing carries latest runs) take each pipeline's run as its poll."""
-        entry = self._scopes.get(scope)
-        if entry is None or not entry.in_flight:
-            return  # removed meanwhile
-        source = scope.source
-        assert isinstance(source, Adapter)
-        if isinstance(found, PipestatusError):
-            text = str(found)
-            if entry.logged != text:
-                logger.warning("%r: %s", scope, text)
-                entry.logged = text
-            step = observe(entry.memory, found, errors=self.errors)
-            entry.memory = step.memory
-            if step.kind is not None:
-                self._ready.append(
-                    Change(target=scope, previous=None, current=found, kind=step.kind)
-                )
-            entry.pace, wait = next_poll(
-                entry.pace, found, self.pacing, unchanged=False, rng=self._rng
-            )
-            self._schedule_scope(scope, entry, now + min(wait, self._rescan()))
-            return
-        entry.logged = None
-        entry.memory = Memory()
-        listed = {pipeline.target: latest for pipeline, latest in found}
-        for gone in entry.members - listed.keys():
-            self._leave(scope, gone)
-        busy = False
-        for target, latest in listed.items():
-            self._owners.setdefault(target, set()).add(scope)
-            member = self._states.get(target)
-            if member is None:
-                member = self._watch(target, now)
-                busy = True
-            if not source.lists_latest:
-                continue
-            outcome: Outcome = latest if latest is not None else source._never_ran(target.ids[0])
-            if isinstance(outcome, Run):
-                known = member.memory
-                if (
-                    known.run != run_key(outcome)
-                    or known.status is not outcome.status
-                    or not outcome.status.is_terminal
-                ):
-                    busy = True
-            if not member.scoped:
-                member.scoped = True
-                self._batching.get(source, set()).discard(target)
-            member.in_flight = True
-            member.due = -1.0  # stale heap entries of its own polling are skipped
-            self._results.append((target, outcome))
-        entry.members = set(listed)
-        if source.lists_latest:
-            delay = self.pacing.interval if busy else entry.pace.delay * IDLE_GROWTH
-        else:
-            delay = self._rescan()
-        delay = min(delay, self._rescan())
-        entry.pace = Pace(delay=delay, rounds=entry.pace.rounds + 1)
-        self._schedule_scope(scope, entry, now + delay * _pace.jitter(entry.pace.rounds, self._rng))
-
-    def _rescan(self) -> float:
-        """The longest a scope waits between listings."""
-        return min(self.pacing.idle_interval, MAX_RESCAN * self.pacing.interval)
-
-    def _leave(self, scope: Scope, target: Target) -> None:
-        owners = self._owners.get(target, set())
-        owners.discard(scope)
-        if owners:
-            return  # still in another watched scope
-        self._owners.pop(target, None)
-        entry = self._states.get(target)
-        if entry is None:
-            return
-        if target in self._explicit:  # named on its own too: back to polling it alone
-            source = target.source
-            assert isinstance(source, Adapter)
-            if entry.scoped:
-                entry.scoped = False
-                if source.batches:
-                    self._batching.setdefault(source, set()).add(target)
-                self._schedule(target, entry, _loop_time())
-            return
-        self._forget(target)
-        step = depart(entry.memory)
-        if step.kind is not None:
-            gone = NotFoundError(
-                status=404,
-                vendor=target.vendor,
-                message=f"pipeline {'/'.join(target.ids)} is no longer in {scope!r}",
-            )
-            self._ready.append(
-                Change(target=target, previous=entry.shown, current=gone, kind=step.kind)
-            )
-
-    def _log(self, target: Target, entry: _Entry, outcome: Outcome) -> None:
+    def _log(self, target: Target, entry: Entry, outcome: Outcome) -> None:
         """An error at WARNING the first time it is met, at DEBUG while it repeats; the first
         answer after an error streak at INFO."""
         if isinstance(outcome, Run):
@@ -569,11 +534,3 @@ class Watcher:
             return
         entry.logged = text
         logger.warning("%r: %s", target, text)
-
-
-def _loop_time() -> float:
-    """The running loop's time, or 0.0 outside one (a watcher made before it runs)."""
-    try:
-        return asyncio.get_running_loop().time()
-    except RuntimeError:
-        return 0.0

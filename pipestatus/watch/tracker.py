@@ -20,14 +20,16 @@ Two steps decide, and only these:
 
 The memory is plain data (identities, signatures, statuses, an error's class and message), so
 it can be stored and read back: a watch that starts from a stored memory goes on where the
-last one stopped. A pipeline that left a watched scope is one more :class:`Seen` member
-(``LEFT``, named by :func:`depart`) and one more row (``REMOVED``).
+last one stopped. Runs that finished while nobody watched (read from a vendor's history) go
+through :func:`catch_up`, which names them by the same table. A pipeline that left a watched
+scope is one more :class:`Seen` member (``LEFT``, named by :func:`depart`) and one more row
+(``REMOVED``).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final, NamedTuple
 
 import attrs
@@ -45,6 +47,7 @@ __all__ = [
     "Seen",
     "Signature",
     "Step",
+    "catch_up",
     "classify",
     "depart",
     "observe",
@@ -294,6 +297,38 @@ def depart(memory: Memory) -> Step:
     row of :data:`KINDS` for :attr:`Seen.LEFT` names the kind; nothing is remembered after."""
     row, kind = _DECIDE[Seen.LEFT, _last(memory.final)]
     return Step(row=row, kind=kind, memory=Memory())
+
+
+def catch_up(
+    memory: Memory, finished: Iterable[Run], *, latest: RunKey | None
+) -> list[tuple[Step, Run]]:
+    """The finishes a watch missed while it was down, oldest first, each named by :data:`KINDS`
+    as if it had been seen (a failure after the remembered success is BROKE, never FIRST).
+
+    ``finished``: runs from the vendor's history, oldest first; ``latest``: the key of the run
+    the watch sees now, which :func:`observe` names instead. Runs not terminal, the latest one,
+    and finishes already announced are left out. Each step comes with its run; the last step's
+    memory is where the latest observation starts from.
+    """
+    steps: list[tuple[Step, Run]] = []
+    for run in finished:
+        status = run.status
+        key = run_key(run)
+        if not status.is_terminal or key == latest:
+            continue
+        if (key, status) == (memory.final_run, memory.final):
+            continue  # announced already (before the restart, or earlier in this history)
+        row, kind = _DECIDE[_finished(status), _last(memory.final)]
+        memory = Memory(
+            run=key,
+            status=status,
+            sig=_signature(run, key),
+            final=status,
+            final_run=key,
+            shown_error=None,
+        )
+        steps.append((Step(row=row, kind=kind, memory=memory), run))
+    return steps
 
 
 def classify(previous: Run | None, current: Run, last_final: Status | None) -> ChangeKind:

@@ -85,3 +85,31 @@ async def discovery() -> None:
         text = await flow.log(1, 2, 3)
         async for change in client.watch([scope], interval=30.0):
             gone: bool = change.kind is ChangeKind.REMOVED
+
+
+async def durable() -> None:
+    from pipestatus.errors import StoreError, StoreUnavailableError
+    from pipestatus.store import MemoryStore, RedisStore, SQLiteStore, Store
+    from pipestatus.stream import RedisStream, StreamEvent
+
+    async with Client() as client:
+        targets = [client.yunxiao("https://h", token="t").target("1")]
+        sqlite: Store = SQLiteStore("pipestatus.db")
+        memory: Store = MemoryStore()
+        async for change in client.watch(targets, store=sqlite):
+            kind: str = change.kind.value
+        stream = RedisStream("redis://127.0.0.1:6379/0", stream="pipestatus:changes")
+        redis = RedisStore("redis://127.0.0.1:6379/0", heartbeat=10.0)
+        async with client.watcher(targets, store=redis, publish=stream) as watcher:
+            async for _ in watcher:
+                event_id: str | None = watcher.last_event_id
+                mine: frozenset[Target] = watcher.owned
+        async for event in stream.consume(group="bots", consumer="bot-1"):
+            read: StreamEvent = event
+            stable: str = event.id
+            what: Change = event.change
+            await event.ack()
+        try:
+            await memory.open()
+        except StoreUnavailableError as exc:
+            broad: StoreError = exc

@@ -18,10 +18,12 @@ from pipestatus.cli.args import (
     verbose_option,
 )
 from pipestatus.cli.config import Config, Secret, account_scopes
-from pipestatus.cli.reading import UsageError, followed_pipelines
+from pipestatus.cli.durable import open_durable
+from pipestatus.cli.reading import followed_pipelines
 from pipestatus.cli.runtime import EXIT_OK, EXIT_USAGE, load, run
 from pipestatus.cli.screen import out, say_problems
 from pipestatus.cli.serveconf import Service, resolve_service
+from pipestatus.watch.records import Store
 
 __all__ = ["DEFAULT_LISTEN", "define", "handler", "open_store"]
 
@@ -63,7 +65,8 @@ def define(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--state",
         metavar="FILE",
-        help="keep the watch's state in FILE across restarts (needs pipestatus.store)",
+        help="remember in this SQLite file: a restart neither repeats nor misses a change "
+        "(nor a notification)",
     )
     parser.add_argument(
         "--interval",
@@ -84,24 +87,25 @@ def define(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=handler)
 
 
-def open_store(path: str | None) -> None:
-    """The watch's durable store for ``--state FILE``: the one seam for ``pipestatus.store``
-    (issue 15), which is not part of this build yet, so a path is a usage error (exit 2)."""
-    if path is not None:
-        raise UsageError(
-            f"--state {path}: durable state needs pipestatus.store, which this build lacks"
-        )
+def open_store(path: str | None) -> Store | None:
+    """The watch's durable store for ``--state FILE`` (SQLite; see
+    :func:`~pipestatus.cli.durable.open_durable`), or ``None``: in memory."""
+    return open_durable(state=path).store if path is not None else None
 
 
 def handler(args: argparse.Namespace) -> int:
     config, tokens = load(args)
     service = resolve_service(config.serve, config.notify, os.environ, source=config.source)
-    open_store(args.state)
-    return run(_serve(args, config, tokens, service))
+    store = open_store(args.state)
+    return run(_serve(args, config, tokens, service, store))
 
 
 async def _serve(
-    args: argparse.Namespace, config: Config, tokens: Mapping[str, Secret], service: Service
+    args: argparse.Namespace,
+    config: Config,
+    tokens: Mapping[str, Secret],
+    service: Service,
+    store: Store | None,
 ) -> int:
     from prometheus_client import disable_created_metrics
 
@@ -132,6 +136,7 @@ async def _serve(
             group_by=config.serve.group_by,
             say=out,
             scopes=account_scopes(client, config, tokens, followed),
+            store=store,
         )
     say_problems(problems)
     sys.stdout.flush()

@@ -19,6 +19,7 @@ from pipestatus.cli.args import (
     verbose_option,
 )
 from pipestatus.cli.config import Config, Followed, Secret, account_scopes, setup_problems
+from pipestatus.cli.durable import Durable, add_store_options, durable_from_args
 from pipestatus.cli.follow import Health, follow
 from pipestatus.cli.live import LiveTable
 from pipestatus.cli.reading import followed_pipelines
@@ -26,7 +27,7 @@ from pipestatus.cli.records import change_record
 from pipestatus.cli.render import change_line
 from pipestatus.cli.runtime import EXIT_OK, EXIT_USAGE, load, make_client, run, while_drawing
 from pipestatus.cli.screen import can_redraw, make_console, out, say_problems, warn, write_json
-from pipestatus.errors import PipestatusError
+from pipestatus.errors import PipestatusError, StoreError
 from pipestatus.model import Change, Run, Target
 
 __all__ = ["define", "handler", "printer"]
@@ -40,11 +41,18 @@ first (off a terminal it prints lines).
 Accounts that are down, refuse their token or hang do not stop it: their pipelines show as
 unreadable and are tried again on the watch's backoff; a line on stderr (under the live table,
 with --live) says when an account becomes unusable and when it reads again. --strict stops
-at the first round instead (exit 2)."""
+at the first round instead (exit 2).
+
+--state FILE remembers in a SQLite file: started again, it announces what changed while it was
+down (a build that broke meanwhile as broke, never as first) and nothing it announced before.
+--redis URL keeps that state in Redis, publishes each change to a stream (read them with
+`pipestatus events`), and shares the pipelines among every watch on the same Redis."""
 
 EXAMPLE = """\
   pipestatus watch --live
-  pipestatus watch --json --interval 60 | jq -c 'select(.kind == "broke")'"""
+  pipestatus watch --json --interval 60 | jq -c 'select(.kind == "broke")'
+  pipestatus watch --state ~/.local/state/pipestatus.db
+  pipestatus watch --redis redis://127.0.0.1:6379/0"""
 
 
 def define(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,6 +75,7 @@ def define(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--strict", action="store_true", help="exit 2 when an account cannot be used at start"
     )
+    add_store_options(parser)
     color_option(parser)
     client_options(parser)
     verbose_option(parser)
@@ -91,10 +100,13 @@ def printer(followed: Sequence[Followed], as_json: bool) -> Callable[[Followed, 
 
 def handler(args: argparse.Namespace) -> int:
     config, tokens = load(args)
-    return run(_watch(args, config, tokens))
+    durable = durable_from_args(args)
+    return run(_watch(args, config, tokens, durable))
 
 
-async def _watch(args: argparse.Namespace, config: Config, tokens: Mapping[str, Secret]) -> int:
+async def _watch(
+    args: argparse.Namespace, config: Config, tokens: Mapping[str, Secret], durable: Durable
+) -> int:
     async def check(first: dict[Target, Run | PipestatusError]) -> list[str]:
         return setup_problems(config, followed, first)
 
@@ -112,17 +124,22 @@ async def _watch(args: argparse.Namespace, config: Config, tokens: Mapping[str, 
             health.observe(item, change.current)
             show(item, change)
 
-        problems = await while_drawing(
-            live.run if live is not None else None,
-            follow(
-                client,
-                followed,
-                interval=args.interval,
-                duration=args.duration,
-                on_change=on_change,
-                first_round=check if args.strict else None,
-                scopes=account_scopes(client, config, tokens, followed),
-            ),
-        )
+        try:
+            problems = await while_drawing(
+                live.run if live is not None else None,
+                follow(
+                    client,
+                    followed,
+                    interval=args.interval,
+                    duration=args.duration,
+                    on_change=on_change,
+                    first_round=check if args.strict else None,
+                    scopes=account_scopes(client, config, tokens, followed),
+                    store=durable.store,
+                    publish=durable.publish,
+                ),
+            )
+        except StoreError as exc:  # a state file or Redis that cannot be used
+            problems = [str(exc)]
     say_problems(problems)
     return EXIT_USAGE if problems else EXIT_OK
