@@ -6,12 +6,12 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
-from watchkit import draining
+from watchkit import collect, draining, until
 
-from pipestatus import Change, Client, Run, Status, Target
+from pipestatus import Client, Run, Status, Target
 from pipestatus.errors import NotFoundError, PipestatusError, ResponseError, WaitTimeout
 from pipestatus.model import ChangeKind
 from pipestatus.testing import SimJob, SimRun, SimStage, VendorServer
@@ -31,26 +31,6 @@ async def no_sleep(_: float) -> None:
 async def server() -> AsyncIterator[VendorServer]:
     async with VendorServer(token=TOKEN) as srv:
         yield srv
-
-
-async def until(condition: Callable[[], bool], *, guard: float = 10.0) -> None:
-    """Wait for ``condition`` (checked every 10 ms); the timeout only guards against a hang."""
-    async with asyncio.timeout(guard):
-        while not condition():  # noqa: ASYNC110 - the state polled has no event to wait on
-            await asyncio.sleep(0.01)
-
-
-async def collect(
-    changes: AsyncIterator[Change], count: int, *, guard: float = 20.0
-) -> list[Change]:
-    """Take ``count`` changes; the timeout only guards the suite against a hang."""
-    got: list[Change] = []
-    async with asyncio.timeout(guard):
-        async for change in changes:
-            got.append(change)
-            if len(got) == count:
-                break
-    return got
 
 
 # --- poll ---------------------------------------------------------------------------------------
