@@ -8,7 +8,8 @@ import abc
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 from urllib.parse import quote
 
@@ -16,6 +17,7 @@ from pipestatus._sansio import Endpoint, Sender, Validators
 from pipestatus._transport import under_way
 from pipestatus.errors import PipestatusError, ResponseError
 from pipestatus.model import Pipeline, Run, Scope, Target
+from pipestatus.status import Status
 
 if TYPE_CHECKING:
     from pipestatus.auth import Auth
@@ -202,6 +204,26 @@ def segment(value: str) -> str:
     if value.isascii() and value.isalnum():
         return value  # nothing to encode (the usual ID)
     return quote(value, safe="")
+
+
+class RunHistory:
+    """The reads of a vendor that lists a pipeline's runs (:meth:`runs`, defined by the
+    vendor's reads): :meth:`history` is what a watch resumed from a store reads to catch up on
+    the finishes it missed (:mod:`pipestatus.watch.history`)."""
+
+    def runs(
+        self,
+        pipeline_id: str | int,
+        since: datetime | None = None,
+        status: Status | None = None,
+        *,
+        until: datetime | None = None,
+    ) -> AsyncIterator[Run]:
+        raise NotImplementedError  # the vendor's reads define it
+
+    def history(self, target: Target, *, since: datetime | None) -> AsyncIterator[Run]:
+        """``target``'s runs, newest first, that started at or after ``since``."""
+        return self.runs(target.ids[0], since=since)
 
 
 class Connector(abc.ABC):

@@ -19,7 +19,14 @@ from pipestatus._sansio import Endpoint, Sender
 from pipestatus.errors import NotFoundError, PipestatusError, ResponseError
 from pipestatus.model import Pipeline, Run, Scope, Target
 from pipestatus.status import Status, StatusTable
-from pipestatus.vendors._base import Unreadable, decode, glob_literal, segment, string_id
+from pipestatus.vendors._base import (
+    RunHistory,
+    Unreadable,
+    decode,
+    glob_literal,
+    segment,
+    string_id,
+)
 from pipestatus.vendors._codearts_pipeline_detail import (
     Listed,
     Page,
@@ -81,7 +88,7 @@ async def _together(calls: list[Coroutine[Any, Any, T]]) -> list[T]:
         raise
 
 
-class ProjectReads:
+class ProjectReads(RunHistory):
     """The project-wide and per-run reads of a v5 adapter (see the module docstring)."""
 
     vendor: ClassVar[str]
@@ -203,11 +210,6 @@ class ProjectReads:
             url=found.url or run.url,
             trigger=found.trigger or run.trigger,
         )
-
-    def history(self, target: Target, *, since: datetime | None) -> AsyncIterator[Run]:
-        """``target``'s runs, newest first, that started at or after ``since``: the run
-        history a watch resumed from a store reads to catch up (:mod:`pipestatus.watch.history`)."""
-        return self.runs(target.ids[0], since=since)
 
     async def runs(
         self,

@@ -30,7 +30,14 @@ from pipestatus._wire import Converters, Structurer, WireId, json_type
 from pipestatus.errors import PipestatusError, ResponseError
 from pipestatus.model import Pipeline, Run, Scope, Target
 from pipestatus.status import Status, StatusTable
-from pipestatus.vendors._base import Unreadable, decode, glob_literal, segment, string_id
+from pipestatus.vendors._base import (
+    RunHistory,
+    Unreadable,
+    decode,
+    glob_literal,
+    segment,
+    string_id,
+)
 from pipestatus.vendors._paging import Pages, read_count
 from pipestatus.vendors._tail import Tail
 
@@ -196,7 +203,7 @@ def reset_after(body: bytes, *, now: datetime | None = None) -> float | None:
 # --- the adapter's reads -------------------------------------------------------------------------
 
 
-class OrganizationReads:
+class OrganizationReads(RunHistory):
     """The organization-wide and per-run reads of a Yunxiao adapter."""
 
     vendor: ClassVar[str]
@@ -263,11 +270,6 @@ class OrganizationReads:
         if isinstance(payload, dict):  # the documented shape names neither: fill them in
             payload = {"pipelineId": pid, "pipelineRunId": rid, **payload}
         return decode(payload, self._parse_run, vendor=self.vendor)
-
-    def history(self, target: Target, *, since: datetime | None) -> AsyncIterator[Run]:
-        """``target``'s runs, newest first, that started at or after ``since``: the run
-        history a watch resumed from a store reads to catch up (:mod:`pipestatus.watch.history`)."""
-        return self.runs(target.ids[0], since=since)
 
     async def runs(
         self,
